@@ -1,0 +1,364 @@
+// Validation never throws: it returns every error (blocking) and warning
+// (non-blocking) it finds, each naming the path and what would be valid.
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import type { z } from "zod";
+import { COMPONENTS, type Component } from "./components.ts";
+import { describeFargateMemory, FARGATE_CPUS, FARGATE_SIZES, isValidFargateSize } from "./fargate.ts";
+import { healthCheckFor } from "./image.ts";
+import { formatPath, type Issue, type PathSegment, unknownKeyMessage } from "./issues.ts";
+import { resolveStack, type ResolvedStack } from "./resolve.ts";
+import { LOKI_CONFIG_BLOCKS, lokiStackDocument, type LokiStackDocument } from "./schema.ts";
+import { unitsOf } from "./units.ts";
+
+export type ValidationResult =
+  | { ok: true; stack: ResolvedStack; warnings: Issue[] }
+  | { ok: false; errors: Issue[]; warnings: Issue[] };
+
+export interface ValidateOptions {
+  /** The clock for "a schema must already be in effect"; injectable so results are reproducible. */
+  now?: Date;
+}
+
+/** Schemas need to be in effect this far ahead of now (the Loki Operator's StorageSchemaUpdateBuffer). */
+export const SCHEMA_UPDATE_BUFFER_MS = 2 * 60 * 60 * 1000;
+/** Service names become DNS labels in the discovery namespace, so they are held to 63, not ECS's 255. */
+const MAX_UNIT_NAME = 63;
+
+/** Parses YAML or JSON text, then validates it. */
+export function validateText(text: string, options: ValidateOptions = {}): ValidationResult {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (e) {
+    const message = e instanceof YAMLParseError ? e.message.split("\n")[0]! : String(e);
+    return { ok: false, errors: [{ path: "(document)", message: `not valid YAML or JSON: ${message}` }], warnings: [] };
+  }
+  return validateDocument(doc, options);
+}
+
+export function validateDocument(input: unknown, options: ValidateOptions = {}): ValidationResult {
+  const parsed = lokiStackDocument.safeParse(input, { reportInput: true });
+  if (!parsed.success) {
+    return { ok: false, errors: parsed.error.issues.map(describeZodIssue), warnings: [] };
+  }
+  const stack = resolveStack(parsed.data);
+  const errors: Issue[] = [];
+  const warnings: Issue[] = [];
+  checkTemplates(parsed.data, stack, errors, warnings);
+  checkReplication(parsed.data, stack, errors, warnings);
+  checkSchemas(stack, options.now ?? new Date(), errors);
+  checkNames(stack, errors);
+  checkVolumes(stack, errors, warnings);
+  checkOverrides(parsed.data.spec.configOverrides, errors);
+  const health = healthCheckFor(stack.spec.image);
+  if (health.warning) warnings.push({ path: "spec.image", message: health.warning, reason: "NoContainerHealthCheck" });
+  return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, stack, warnings };
+}
+
+// ---- zod issues → messages a person can act on ----
+
+/** Object keys a schema accepts at a path (looking through optional/default/union wrappers). */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  let nodes: z.core.$ZodType[] = [lokiStackDocument];
+  const unwrap = (n: z.core.$ZodType): z.core.$ZodType[] => {
+    const def = n._zod.def as unknown as Record<string, unknown> & { type: string };
+    switch (def.type) {
+      case "optional":
+      case "default":
+      case "nullable":
+      case "prefault":
+      case "readonly":
+        return unwrap(def.innerType as z.core.$ZodType);
+      case "pipe":
+        return unwrap(def.in as z.core.$ZodType);
+      case "union":
+        return (def.options as z.core.$ZodType[]).flatMap(unwrap);
+      default:
+        return [n];
+    }
+  };
+  const shapeOf = (n: z.core.$ZodType): Record<string, z.core.$ZodType> | undefined => {
+    const def = n._zod.def as unknown as { type: string; shape?: Record<string, z.core.$ZodType> };
+    return def.type === "object" ? def.shape : undefined;
+  };
+  for (const seg of path) {
+    nodes = nodes.flatMap(unwrap).flatMap((n): z.core.$ZodType[] => {
+      const def = n._zod.def as unknown as Record<string, unknown> & { type: string };
+      if (def.type === "object") {
+        const child = shapeOf(n)?.[String(seg)];
+        return child ? [child] : [];
+      }
+      if (def.type === "array") return [def.element as z.core.$ZodType];
+      if (def.type === "record") return [def.valueType as z.core.$ZodType];
+      return [];
+    });
+  }
+  const keys = new Set<string>();
+  for (const n of nodes.flatMap(unwrap)) for (const k of Object.keys(shapeOf(n) ?? {})) keys.add(k);
+  return [...keys];
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "an object";
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+function describeZodIssue(issue: z.core.$ZodIssue): Issue {
+  const segments = issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)) as PathSegment[];
+  const path = formatPath(segments);
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const key = issue.keys[0] ?? "";
+      const keyPath = formatPath([...segments, key]);
+      if (key === "shared_store") return { path: keyPath, message: sharedStoreMessage };
+      const extra = issue.keys.length > 1 ? ` (and ${issue.keys.slice(1).map((k) => `'${k}'`).join(", ")})` : "";
+      return { path: keyPath, message: unknownKeyMessage(key, knownKeysAt(issue.path)) + extra };
+    }
+    case "invalid_type":
+      if (issue.input === undefined) return { path, message: `is required (${issue.expected})` };
+      return { path, message: `must be ${article(issue.expected)}, not ${typeName(issue.input)}` };
+    case "invalid_value":
+      if (issue.values.length === 1) return { path, message: `must be ${JSON.stringify(issue.values[0])}` };
+      return { path, message: `must be one of ${issue.values.map((v) => String(v)).join(" | ")}` };
+    case "invalid_union": {
+      const options = (issue as unknown as { options?: unknown[] }).options;
+      if (options) return { path, message: `must be one of ${options.map(String).join(" | ")}` };
+      return { path, message: "does not match any accepted form" };
+    }
+    case "too_small":
+    case "too_big": {
+      const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+      const word = issue.code === "too_small" ? "at least" : "at most";
+      if (issue.message && !issue.message.startsWith("Too ")) return { path, message: issue.message };
+      if (issue.origin === "array") return { path, message: `must have ${word} ${bound} item(s)` };
+      if (issue.origin === "string") return { path, message: `must be ${word} ${bound} characters long` };
+      return { path, message: `must be ${word} ${bound}` };
+    }
+    default:
+      return { path, message: issue.message };
+  }
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+const sharedStoreMessage =
+  "was removed in Loki 3 (tsdb_shipper and the compactor use the schema's object_store; for deletes set compactor.delete_request_store); remove it";
+
+// ---- cross-field rules ----
+
+function templatePath(component: Component, field: string): string {
+  return `spec.template.${COMPONENTS[component].templateKey}.${field}`;
+}
+
+function checkTemplates(doc: LokiStackDocument, stack: ResolvedStack, errors: Issue[], warnings: Issue[]): void {
+  const { spec } = doc;
+  const deployed = new Set(stack.components.map((c) => c.component));
+  for (const [key, override] of Object.entries(spec.template)) {
+    if (override === undefined) continue;
+    const component = (Object.keys(COMPONENTS) as Component[]).find((c) => COMPONENTS[c].templateKey === key)!;
+    if (deployed.has(component)) continue;
+    if (component === "ruler" && spec.mode === "microservices") {
+      warnings.push({
+        path: "spec.template.ruler",
+        message: "is ignored while spec.rules.enabled is false",
+        reason: "UnusedTemplate",
+      });
+    } else {
+      errors.push({
+        path: `spec.template.${key}`,
+        message:
+          spec.mode === "monolithic"
+            ? "does not apply in monolithic mode (only spec.template.monolithic does)"
+            : "applies only in monolithic mode (set spec.mode: monolithic, or use the per-component templates)",
+      });
+    }
+  }
+
+  for (const c of stack.components) {
+    const info = COMPONENTS[c.component];
+    const override = spec.template[info.templateKey] ?? {};
+    if (info.role === "singleton" && c.replicas !== 1) {
+      errors.push({
+        path: templatePath(c.component, "replicas"),
+        message:
+          c.component === "compactor"
+            ? "must be 1 (Loki needs exactly one compactor per object store)"
+            : "must be 1 (a monolithic Loki must never run two tasks against one store)",
+      });
+    } else if (c.replicas < 1) {
+      errors.push({
+        path: templatePath(c.component, "replicas"),
+        message: "must be at least 1 (to stop the stack, set spec.suspend or delete its spec)",
+      });
+    }
+    if (!FARGATE_SIZES.has(c.cpu)) {
+      errors.push({ path: templatePath(c.component, "cpu"), message: `must be a Fargate cpu: one of ${FARGATE_CPUS.join(", ")}` });
+    } else if (!isValidFargateSize(c.cpu, c.memory)) {
+      const field = override.memory !== undefined || override.cpu === undefined ? "memory" : "cpu";
+      errors.push({
+        path: templatePath(c.component, field),
+        message: `cpu ${c.cpu} with memory ${c.memory} is not a Fargate task size: ${describeFargateMemory(c.cpu)}`,
+      });
+    }
+    if (c.autoscaling) {
+      const path = templatePath(c.component, "autoscaling");
+      if (!info.autoscalable) {
+        const allowed = Object.values(COMPONENTS).filter((x) => x.autoscalable).map((x) => x.templateKey);
+        errors.push({ path, message: `is allowed only for stateless components (${allowed.join(", ")})` });
+      } else if (c.autoscaling.min > c.autoscaling.max) {
+        errors.push({ path: `${path}.min`, message: `must not exceed max (${c.autoscaling.max})` });
+      } else if (c.replicas < c.autoscaling.min || c.replicas > c.autoscaling.max) {
+        errors.push({
+          path: templatePath(c.component, "replicas"),
+          message: `must be within autoscaling.min..max (${c.autoscaling.min}..${c.autoscaling.max}), the initial desiredCount`,
+        });
+      }
+    }
+  }
+}
+
+function checkReplication(doc: LokiStackDocument, stack: ResolvedStack, errors: Issue[], warnings: Issue[]): void {
+  const rf = stack.replicationFactor;
+  if (doc.spec.mode === "monolithic") {
+    if (rf !== 1) errors.push({ path: "spec.replicationFactor", message: "must be 1 in monolithic mode (one ingester)" });
+    return;
+  }
+  const ingester = stack.components.find((c) => c.component === "ingester")!;
+  const path = doc.spec.template.ingester?.replicas !== undefined ? templatePath("ingester", "replicas") : "spec.replicationFactor";
+  if (ingester.replicas < rf) {
+    errors.push({
+      path,
+      message: `ingester replicas (${ingester.replicas}) must be at least the replication factor (${rf}), or writes cannot reach a quorum`,
+    });
+  } else if (ingester.replicas === rf && rf > 1) {
+    warnings.push({
+      path,
+      message: `ingester replicas equal the replication factor (${rf}): any ingester restart stops writes; run at least ${rf + 1}`,
+      reason: "InsufficientIngesterReplicas",
+    });
+  }
+}
+
+function checkSchemas(stack: ResolvedStack, now: Date, errors: Issue[]): void {
+  const schemas = stack.schemas;
+  schemas.forEach((s, i) => {
+    if (s.version === "v13" && s.store !== "tsdb") {
+      errors.push({ path: `spec.schemas[${i}].store`, message: "must be tsdb for schema v13" });
+    }
+    for (let j = 0; j < i; j++) {
+      if (schemas[j]!.from === s.from) {
+        errors.push({ path: `spec.schemas[${i}].from`, message: `duplicates spec.schemas[${j}].from (${s.from}); dates must be unique` });
+        return;
+      }
+    }
+    const prev = schemas[i - 1];
+    if (prev && s.from < prev.from) {
+      errors.push({ path: `spec.schemas[${i}].from`, message: `must be after spec.schemas[${i - 1}].from (${prev.from}); list schemas oldest first` });
+    }
+  });
+  const last = schemas.length - 1;
+  const newest = schemas[last];
+  if (newest && (newest.version !== "v13" || newest.store !== "tsdb")) {
+    errors.push({
+      path: `spec.schemas[${last}].version`,
+      message: `the newest schema must be v13 with store tsdb (found ${newest.version}/${newest.store}); add one dated in the future`,
+    });
+  }
+  const cutoff = new Date(now.getTime() + SCHEMA_UPDATE_BUFFER_MS).toISOString().slice(0, 10);
+  if (schemas.length > 0 && !schemas.some((s) => s.from <= cutoff)) {
+    errors.push({
+      path: "spec.schemas[0].from",
+      message: `no schema is in effect by ${cutoff}: the oldest schema must start on or before it (for a new stack, use yesterday's date)`,
+    });
+  }
+}
+
+function checkNames(stack: ResolvedStack, errors: Issue[]): void {
+  const longest = unitsOf(stack).reduce((a, u) => (u.name.length > a.length ? u.name : a), "");
+  if (longest.length > MAX_UNIT_NAME) {
+    const room = stack.name.length - (longest.length - MAX_UNIT_NAME);
+    errors.push({
+      path: "metadata.name",
+      message: `makes the service name '${longest}' ${longest.length} characters long; service names are discovery DNS labels (at most ${MAX_UNIT_NAME}), so use at most ${room} characters`,
+    });
+  }
+}
+
+function checkVolumes(stack: ResolvedStack, errors: Issue[], warnings: Issue[]): void {
+  const { wal } = stack.spec.ingester;
+  const ordinals = stack.spec.mode === "monolithic" ? 1 : (stack.components.find((c) => c.component === "ingester")?.replicas ?? 0);
+  if (wal.volume === "efs" && wal.accessPointIds) {
+    if (wal.accessPointIds.length < ordinals) {
+      errors.push({
+        path: "spec.ingester.wal.accessPointIds",
+        message: `lists ${wal.accessPointIds.length} access point(s) for ${ordinals} ingester(s): each ordinal needs its own`,
+      });
+    }
+    wal.accessPointIds.forEach((id, i) => {
+      const first = wal.accessPointIds!.indexOf(id);
+      if (first !== i) {
+        errors.push({
+          path: `spec.ingester.wal.accessPointIds[${i}]`,
+          message: `is the same access point as [${first}]: two ingesters must never share a WAL`,
+        });
+      }
+    });
+  }
+  const dir = stack.spec.compactor.workingDirectory;
+  if (dir.volume === "efs" && wal.volume === "efs" && dir.fileSystemId === wal.fileSystemId && !wal.accessPointIds) {
+    const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith("/") ? b : `${b}/`);
+    if (inside(dir.rootDirectory, wal.accessPointRoot) || inside(wal.accessPointRoot, dir.rootDirectory)) {
+      errors.push({
+        path: "spec.compactor.workingDirectory.rootDirectory",
+        message: `overlaps the ingester WAL root (${wal.accessPointRoot}) on ${dir.fileSystemId}; use a separate directory such as /compactor`,
+      });
+    }
+  }
+  if (stack.retentionEnabled && dir.volume === "ephemeral") {
+    warnings.push({
+      path: "spec.compactor.workingDirectory",
+      message:
+        "retention is enabled but the compactor's working directory is ephemeral: retention markers are lost when its task is replaced and chunks can be left undeleted; use volume: efs",
+      reason: "RetentionOnEphemeralStorage",
+    });
+  }
+}
+
+/** Config the operator owns and renders itself; an override would break an invariant. */
+const OWNED_CONFIG: Record<string, string> = {
+  schema_config: "set spec.schemas instead",
+  target: "the operator sets -target per service",
+  "common.storage": "set spec.storage instead",
+  "common.ring.instance_id": "each ingester ordinal has a fixed instance id",
+  "ingester.lifecycler.id": "each ingester ordinal has a fixed instance id",
+  "ingester.wal.dir": "each ingester ordinal has its own WAL directory",
+  "storage_config.tsdb_shipper.active_index_directory": "fixed at /loki/index",
+  "storage_config.tsdb_shipper.cache_location": "fixed at /loki/cache",
+  "compactor.working_directory": "set spec.compactor.workingDirectory instead",
+  "memberlist.join_members": "derived from spec.discovery.namespace",
+  limits_config: "set spec.limits instead",
+};
+
+function checkOverrides(overrides: Record<string, unknown>, errors: Issue[]): void {
+  const walk = (value: unknown, path: string[]): void => {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return;
+    for (const [key, child] of Object.entries(value)) {
+      const here = [...path, key];
+      const dotted = here.join(".");
+      const where = formatPath(["spec", "configOverrides", ...here]);
+      if (key === "shared_store") errors.push({ path: where, message: sharedStoreMessage });
+      else if (OWNED_CONFIG[dotted]) errors.push({ path: where, message: `is managed by the operator (${OWNED_CONFIG[dotted]})` });
+      else walk(child, here);
+    }
+  };
+  for (const key of Object.keys(overrides)) {
+    if (!(LOKI_CONFIG_BLOCKS as readonly string[]).includes(key)) {
+      errors.push({ path: formatPath(["spec", "configOverrides", key]), message: unknownKeyMessage(key, LOKI_CONFIG_BLOCKS).replace("field", "Loki config block") });
+    }
+  }
+  walk(overrides, []);
+}
