@@ -54,7 +54,9 @@ export function nearestKey(key: string, known: readonly string[]): string | unde
     }
   }
   const tolerance = Math.max(2, Math.floor(key.length / 3));
-  return bestDistance <= tolerance ? best : undefined;
+  if (bestDistance <= tolerance) return best;
+  // A truncated name ("replica" for "replicationFactor") is as likely a slip as a typo.
+  return key.length >= 4 ? known.find((k) => k.toLowerCase().startsWith(key.toLowerCase())) : undefined;
 }
 
 /** "unknown field 'x' (did you mean 'y'?)", or the list of valid fields when none is close. */

@@ -136,6 +136,10 @@ function describeZodIssue(issue: z.core.$ZodIssue): Issue {
       if (issue.origin === "string") return { path, message: `must be ${word} ${bound} characters long` };
       return { path, message: `must be ${word} ${bound}` };
     }
+    case "invalid_key": {
+      const inner = issue.issues[0];
+      return { path, message: `is not a valid key: ${inner?.message ?? "rejected"}` };
+    }
     default:
       return { path, message: issue.message };
   }

@@ -1,0 +1,166 @@
+import { describe, expect, it } from "vitest";
+import { validateDocument, validateText } from "../src/resources/validate.ts";
+import { baseDoc, docWith, exampleDoc, NOW, type Doc } from "./helpers/specs.ts";
+
+const invalid: { name: string; doc: Doc | string; path: string; message?: RegExp }[] = [
+  { name: "not YAML", doc: "spec: [unclosed", path: "(document)", message: /not valid YAML/ },
+  { name: "wrong apiVersion", doc: docWith((d) => (d.apiVersion = "loki.grafana.com/v1")), path: "apiVersion", message: /loki\.ecs\.dev\/v1/ },
+  { name: "wrong kind", doc: docWith((d) => (d.kind = "Loki")), path: "kind" },
+  { name: "missing name", doc: docWith((d) => delete d.metadata.name), path: "metadata.name", message: /is required/ },
+  { name: "uppercase name", doc: docWith((d) => (d.metadata.name = "Prod")), path: "metadata.name", message: /DNS label/ },
+  { name: "name too long for service names", doc: docWith((d) => (d.metadata.name = "a".repeat(50))), path: "metadata.name", message: /at most 63.*at most 48/ },
+  { name: "unknown top-level spec key", doc: docWith((d) => (d.spec.replica = 3)), path: "spec.replica", message: /did you mean 'replicationFactor'/ },
+  { name: "unknown key typo in storage", doc: docWith((d) => (d.spec.storage.s3.buckets = "x")), path: "spec.storage.s3.buckets", message: /did you mean 'bucket'/ },
+  { name: "unknown size", doc: docWith((d) => (d.spec.size = "1x.large")), path: "spec.size", message: /1x\.demo \| 1x\.pico/ },
+  { name: "unknown mode", doc: docWith((d) => (d.spec.mode = "simple-scalable")), path: "spec.mode", message: /microservices \| monolithic/ },
+  { name: "missing cluster", doc: docWith((d) => delete d.spec.cluster), path: "spec.cluster", message: /is required/ },
+  { name: "cluster with spaces", doc: docWith((d) => (d.spec.cluster = "my cluster")), path: "spec.cluster", message: /ECS cluster name/ },
+  { name: "bad bucket", doc: docWith((d) => (d.spec.storage.s3.bucket = "Acme_Loki")), path: "spec.storage.s3.bucket", message: /S3 bucket name/ },
+  { name: "bad region", doc: docWith((d) => (d.spec.storage.s3.region = "europe")), path: "spec.storage.s3.region", message: /AWS region/ },
+  { name: "no schemas", doc: docWith((d) => (d.spec.schemas = [])), path: "spec.schemas", message: /at least one schema/ },
+  { name: "schema date format", doc: docWith((d) => (d.spec.schemas[0].from = "01/01/2024")), path: "spec.schemas[0].from", message: /YYYY-MM-DD/ },
+  { name: "impossible schema date", doc: docWith((d) => (d.spec.schemas[0].from = "2024-02-30")), path: "spec.schemas[0].from", message: /real calendar date/ },
+  { name: "duplicate schema dates", doc: docWith((d) => d.spec.schemas.push({ from: "2024-01-01", version: "v13" })), path: "spec.schemas[1].from", message: /unique/ },
+  { name: "schemas out of order", doc: docWith((d) => (d.spec.schemas = [{ from: "2024-05-01", version: "v13" }, { from: "2024-01-01", version: "v13" }])), path: "spec.schemas[1].from", message: /oldest first/ },
+  { name: "newest schema not v13", doc: docWith((d) => (d.spec.schemas = [{ from: "2024-01-01", version: "v12" }])), path: "spec.schemas[0].version", message: /newest schema must be v13/ },
+  { name: "v13 on boltdb", doc: docWith((d) => (d.spec.schemas[0].store = "boltdb-shipper")), path: "spec.schemas[0].store", message: /tsdb/ },
+  { name: "index period not 24h", doc: docWith((d) => (d.spec.schemas[0].indexPeriod = "168h")), path: "spec.schemas[0].indexPeriod", message: /"24h"/ },
+  { name: "only future schemas", doc: docWith((d) => (d.spec.schemas[0].from = "2027-06-01")), path: "spec.schemas[0].from", message: /no schema is in effect/ },
+  { name: "two compactors", doc: docWith((d) => (d.spec.template = { compactor: { replicas: 2 } })), path: "spec.template.compactor.replicas", message: /must be 1 \(Loki needs exactly one compactor/ },
+  { name: "zero compactors", doc: docWith((d) => (d.spec.template = { compactor: { replicas: 0 } })), path: "spec.template.compactor.replicas", message: /must be 1/ },
+  { name: "two monolithic tasks", doc: docWith((d) => { d.spec.mode = "monolithic"; d.spec.template = { monolithic: { replicas: 2 } }; }), path: "spec.template.monolithic.replicas", message: /must be 1/ },
+  { name: "ingesters below replication factor", doc: docWith((d) => { d.spec.replicationFactor = 3; d.spec.template = { ingester: { replicas: 2 } }; }), path: "spec.template.ingester.replicas", message: /at least the replication factor \(3\)/ },
+  { name: "replication factor above preset ingesters", doc: docWith((d) => (d.spec.replicationFactor = 4)), path: "spec.replicationFactor", message: /ingester replicas \(3\)/ },
+  { name: "monolithic with replication factor 2", doc: docWith((d) => { d.spec.mode = "monolithic"; d.spec.replicationFactor = 2; }), path: "spec.replicationFactor", message: /must be 1 in monolithic mode/ },
+  { name: "cpu 256 with memory 4096", doc: docWith((d) => (d.spec.template = { querier: { cpu: 256, memory: 4096 } })), path: "spec.template.querier.memory", message: /must be one of 512, 1024, 2048/ },
+  { name: "not a Fargate cpu", doc: docWith((d) => (d.spec.template = { distributor: { cpu: 300 } })), path: "spec.template.distributor.cpu", message: /256, 512, 1024/ },
+  { name: "memory too big for preset cpu", doc: docWith((d) => (d.spec.template = { compactor: { memory: 30720 } })), path: "spec.template.compactor.memory", message: /4096\.\.16384/ },
+  { name: "cpu change leaves preset memory invalid", doc: docWith((d) => (d.spec.template = { ingester: { cpu: 1024 } })), path: "spec.template.ingester.cpu", message: /memory 14336/ },
+  { name: "replicas as a string", doc: docWith((d) => (d.spec.template = { querier: { replicas: "3" } })), path: "spec.template.querier.replicas", message: /must be a number, not string "3"/ },
+  { name: "negative replicas", doc: docWith((d) => (d.spec.template = { querier: { replicas: -1 } })), path: "spec.template.querier.replicas", message: /at least 0/ },
+  { name: "zero distributors", doc: docWith((d) => (d.spec.template = { distributor: { replicas: 0 } })), path: "spec.template.distributor.replicas", message: /at least 1/ },
+  { name: "autoscaling an ingester", doc: docWith((d) => (d.spec.template = { ingester: { autoscaling: { min: 3, max: 6 } } })), path: "spec.template.ingester.autoscaling", message: /stateless components/ },
+  { name: "autoscaling min above max", doc: docWith((d) => (d.spec.template = { querier: { autoscaling: { min: 5, max: 2 } } })), path: "spec.template.querier.autoscaling.min", message: /must not exceed max/ },
+  { name: "replicas outside autoscaling range", doc: docWith((d) => (d.spec.template = { querier: { replicas: 9, autoscaling: { min: 2, max: 8 } } })), path: "spec.template.querier.replicas", message: /2\.\.8/ },
+  { name: "unknown template component", doc: docWith((d) => (d.spec.template = { queryfrontend: { replicas: 2 } })), path: "spec.template.queryfrontend", message: /did you mean 'queryFrontend'/ },
+  { name: "monolithic template in microservices mode", doc: docWith((d) => (d.spec.template = { monolithic: { cpu: 1024 } })), path: "spec.template.monolithic", message: /only in monolithic mode/ },
+  { name: "component template in monolithic mode", doc: docWith((d) => { d.spec.mode = "monolithic"; d.spec.template = { querier: { replicas: 2 } }; }), path: "spec.template.querier", message: /does not apply in monolithic mode/ },
+  { name: "bad env name", doc: docWith((d) => (d.spec.template = { querier: { env: { "1BAD": "x" } } })), path: 'spec.template.querier.env["1BAD"]', message: /environment variable name/ },
+  { name: "unknown WAL volume", doc: docWith((d) => (d.spec.ingester = { wal: { volume: "ebs" } })), path: "spec.ingester.wal.volume", message: /ephemeral \| efs/ },
+  { name: "EFS WAL without file system", doc: docWith((d) => (d.spec.ingester = { wal: { volume: "efs" } })), path: "spec.ingester.wal.fileSystemId", message: /is required/ },
+  { name: "too few access points", doc: docWith((d) => (d.spec.ingester = { wal: { volume: "efs", fileSystemId: "fs-0123456789abcdef0", accessPointIds: ["fsap-0123456789abcdef0"] } })), path: "spec.ingester.wal.accessPointIds", message: /1 access point\(s\) for 3 ingester/ },
+  { name: "shared access point", doc: docWith((d) => (d.spec.ingester = { wal: { volume: "efs", fileSystemId: "fs-0123456789abcdef0", accessPointIds: ["fsap-0123456789abcdef0", "fsap-0123456789abcdef1", "fsap-0123456789abcdef0"] } })), path: "spec.ingester.wal.accessPointIds[2]", message: /never share a WAL/ },
+  { name: "compactor directory inside the WAL root", doc: docWith((d) => { d.spec.ingester = { wal: { volume: "efs", fileSystemId: "fs-0123456789abcdef0", accessPointRoot: "/loki" } }; d.spec.compactor = { workingDirectory: { volume: "efs", fileSystemId: "fs-0123456789abcdef0", rootDirectory: "/loki/compactor" } }; }), path: "spec.compactor.workingDirectory.rootDirectory", message: /overlaps the ingester WAL root/ },
+  { name: "no subnets", doc: docWith((d) => (d.spec.network.subnets = [])), path: "spec.network.subnets", message: /at least 1 item/ },
+  { name: "bad security group", doc: docWith((d) => (d.spec.network.securityGroups = ["default"])), path: "spec.network.securityGroups[0]", message: /security group id/ },
+  { name: "bad discovery namespace", doc: docWith((d) => (d.spec.discovery.namespace = "Loki Internal")), path: "spec.discovery.namespace", message: /DNS name/ },
+  { name: "missing IAM", doc: docWith((d) => delete d.spec.iam), path: "spec.iam", message: /is required/ },
+  { name: "bad role ARN", doc: docWith((d) => (d.spec.iam.taskRoleArn = "loki-task")), path: "spec.iam.taskRoleArn", message: /IAM role ARN/ },
+  { name: "unknown limits key", doc: docWith((d) => (d.spec.limits = { ingestion_rate: 10 })), path: "spec.limits.ingestion_rate", message: /did you mean 'ingestion_rate_mb'/ },
+  { name: "bad limits duration", doc: docWith((d) => (d.spec.limits = { retention_period: "31 days" })), path: "spec.limits.retention_period", message: /duration/ },
+  { name: "shared_store in limits", doc: docWith((d) => (d.spec.limits = { shared_store: "s3" })), path: "spec.limits.shared_store", message: /removed in Loki 3/ },
+  { name: "shared_store in overrides", doc: docWith((d) => (d.spec.configOverrides = { compactor: { shared_store: "s3" } })), path: "spec.configOverrides.compactor.shared_store", message: /removed in Loki 3/ },
+  { name: "override of an owned block", doc: docWith((d) => (d.spec.configOverrides = { schema_config: { configs: [] } })), path: "spec.configOverrides.schema_config", message: /managed by the operator \(set spec\.schemas/ },
+  { name: "override of ingester identity", doc: docWith((d) => (d.spec.configOverrides = { ingester: { lifecycler: { id: "x" } } })), path: "spec.configOverrides.ingester.lifecycler.id", message: /fixed instance id/ },
+  { name: "unknown override block", doc: docWith((d) => (d.spec.configOverrides = { querrier: {} })), path: "spec.configOverrides.querrier", message: /did you mean 'querier'/ },
+  { name: "unknown drift policy", doc: docWith((d) => (d.spec.drift = { policy: "fix" })), path: "spec.drift.policy", message: /repair \| report/ },
+  { name: "suspend as string", doc: docWith((d) => (d.spec.suspend = "yes")), path: "spec.suspend", message: /must be a boolean/ },
+  { name: "unknown deletion policy", doc: docWith((d) => (d.spec.deletionPolicy = "orphan")), path: "spec.deletionPolicy", message: /retain \| delete/ },
+  { name: "spec is a list", doc: docWith((d) => (d.spec = [])), path: "spec", message: /must be an object, not a list/ },
+];
+
+describe("validation errors name the path and what would be valid", () => {
+  it("has a table of at least 30 invalid specs", () => {
+    expect(invalid.length).toBeGreaterThanOrEqual(30);
+  });
+
+  it.each(invalid)("$name → $path", ({ doc, path, message }) => {
+    const result = typeof doc === "string" ? validateText(doc, { now: NOW }) : validateDocument(doc, { now: NOW });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const hit = result.errors.find((e) => e.path === path);
+    expect(hit, `errors were: ${JSON.stringify(result.errors)}`).toBeDefined();
+    if (message) expect(hit!.message).toMatch(message);
+  });
+
+  it("lists every error at once, not just the first", () => {
+    const r = validateDocument(
+      docWith((d) => {
+        d.spec.size = "huge";
+        d.spec.cluster = "bad cluster";
+        d.spec.network.subnets = [];
+      }),
+      { now: NOW },
+    );
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.map((e) => e.path).sort()).toEqual(["spec.cluster", "spec.network.subnets", "spec.size"]);
+  });
+});
+
+describe("valid specs", () => {
+  it.each(["demo", "small", "monolithic", "efs-wal"])("example %s validates", (name) => {
+    const r = validateDocument(exampleDoc(name), { now: NOW });
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+
+  it("accepts JSON as well as YAML", () => {
+    expect(validateText(JSON.stringify(baseDoc()), { now: NOW }).ok).toBe(true);
+  });
+
+  it("merges overrides over the preset and keeps one compactor", () => {
+    const r = validateDocument(docWith((d) => (d.spec.template = { querier: { replicas: 4, cpu: 1024, memory: 4096 } })), { now: NOW });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const querier = r.stack.components.find((c) => c.component === "querier")!;
+    expect(querier).toMatchObject({ replicas: 4, cpu: 1024, memory: 4096 });
+    expect(r.stack.components.find((c) => c.component === "compactor")!.replicas).toBe(1);
+    expect(r.stack.replicationFactor).toBe(2);
+  });
+
+  it("deploys the ruler only when rules are enabled", () => {
+    const without = validateDocument(baseDoc(), { now: NOW });
+    const withRules = validateDocument(docWith((d) => (d.spec.rules = { enabled: true })), { now: NOW });
+    expect(without.ok && without.stack.components.some((c) => c.component === "ruler")).toBe(false);
+    expect(withRules.ok && withRules.stack.components.some((c) => c.component === "ruler")).toBe(true);
+  });
+});
+
+describe("warnings do not block", () => {
+  const warningsOf = (doc: Doc) => {
+    const r = validateDocument(doc, { now: NOW });
+    expect(r.ok).toBe(true);
+    return r.warnings;
+  };
+
+  it("ingester replicas equal to the replication factor", () => {
+    const w = warningsOf(docWith((d) => (d.spec.template = { ingester: { replicas: 2 } })));
+    expect(w).toContainEqual(expect.objectContaining({ path: "spec.template.ingester.replicas", reason: "InsufficientIngesterReplicas" }));
+  });
+
+  it("retention with an ephemeral compactor working directory", () => {
+    const w = warningsOf(docWith((d) => (d.spec.limits = { retention_period: "744h" })));
+    expect(w).toContainEqual(expect.objectContaining({ path: "spec.compactor.workingDirectory", reason: "RetentionOnEphemeralStorage" }));
+  });
+
+  it("no retention warning when retention is off or the directory is on EFS", () => {
+    expect(warningsOf(docWith((d) => (d.spec.limits = { retention_period: "0s" })))).toEqual([]);
+    expect(
+      warningsOf(
+        docWith((d) => {
+          d.spec.limits = { retention_period: "744h" };
+          d.spec.compactor = { workingDirectory: { volume: "efs", fileSystemId: "fs-0123456789abcdef0" } };
+        }),
+      ),
+    ).toEqual([]);
+  });
+
+  it("a Loki 3.6 image cannot run an ECS health check", () => {
+    const w = warningsOf(docWith((d) => (d.spec.image = "grafana/loki:3.6.1")));
+    expect(w).toContainEqual(expect.objectContaining({ path: "spec.image", reason: "NoContainerHealthCheck" }));
+  });
+
+  it("a ruler template while rules are disabled", () => {
+    const w = warningsOf(docWith((d) => (d.spec.template = { ruler: { replicas: 2 } })));
+    expect(w).toContainEqual(expect.objectContaining({ path: "spec.template.ruler", reason: "UnusedTemplate" }));
+  });
+});
