@@ -1,0 +1,100 @@
+import { spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../src/cli.ts";
+import { JSON_SCHEMA_PATH, lokiStackJsonSchemaText } from "../src/resources/json-schema.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const examples = readdirSync(`${root}manifests/examples`).map((f) => `${root}manifests/examples/${f}`);
+
+async function cli(...argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe("lokistack validate", () => {
+  it("exits 0 for every example", async () => {
+    const r = await cli("validate", "-f", ...examples);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout.split("\n").filter(Boolean)).toHaveLength(examples.length);
+  });
+
+  it.each([
+    ["two-compactors.yaml", "spec.template.compactor.replicas: must be 1"],
+    ["ingesters-below-rf.yaml", "spec.template.ingester.replicas: ingester replicas (2) must be at least the replication factor (3)"],
+    ["cpu-memory-pair.yaml", "spec.template.querier.memory: cpu 256 with memory 4096 is not a Fargate task size"],
+    ["unknown-key.yaml", "spec.drift.polcy: unknown field 'polcy' (did you mean 'policy'?)"],
+  ])("exits 1 for %s, naming the path", async (file, message) => {
+    const r = await cli("validate", "-f", `${root}test/fixtures/invalid/${file}`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+  });
+
+  it("reports a missing file as an error, not a crash", async () => {
+    const r = await cli("validate", "-f", "/nonexistent/spec.yaml");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("(file): cannot read: no such file");
+  });
+});
+
+describe("lokistack render", () => {
+  it("prints task definitions, services and Loki configs as JSON", async () => {
+    const r = await cli("render", "-f", `${root}manifests/examples/small.yaml`);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out)).toEqual(["taskDefinitions", "services", "lokiConfig"]);
+    const compactors = out.services.filter((s: { serviceName: string }) => s.serviceName.endsWith("-compactor"));
+    expect(compactors).toHaveLength(1);
+    expect(compactors[0]).toMatchObject({ desiredCount: 1, deploymentConfiguration: { minimumHealthyPercent: 0, maximumPercent: 100 } });
+    const ingesters = out.services.filter((s: { serviceName: string }) => /-ingester-\d+$/.test(s.serviceName));
+    expect(ingesters).toHaveLength(3);
+    const walDirs = ingesters.map((s: { serviceName: string }) => /dir: (\S+)/.exec(out.lokiConfig[s.serviceName])![1]);
+    const ringIds = ingesters.map((s: { serviceName: string }) => /instance_id: (\S+)/.exec(out.lokiConfig[s.serviceName])![1]);
+    expect(new Set(walDirs).size).toBe(3);
+    expect(new Set(ringIds).size).toBe(3);
+  });
+
+  it("prints YAML with -o yaml, and rejects an unknown format", async () => {
+    const yaml = await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "-o", "yaml");
+    expect(yaml.code).toBe(0);
+    expect(yaml.stdout).toMatch(/^taskDefinitions:\n/);
+    const bad = await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "-o", "xml");
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("json, yaml");
+  });
+
+  it("renders nothing for an invalid spec", async () => {
+    const r = await cli("render", "-f", `${root}test/fixtures/invalid/two-compactors.yaml`);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("help", () => {
+  it.each([[], ["validate"], ["render"]])("lokistack %s --help", async (...cmd) => {
+    const r = await cli(...cmd, "--help");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("Usage: lokistack");
+  });
+});
+
+describe("the installed bin", () => {
+  it("runs as a real process with its exit code", () => {
+    const ok = spawnSync(process.execPath, [`${root}bin/lokistack.js`, "validate", "-f", `${root}manifests/examples/demo.yaml`], { encoding: "utf8" });
+    expect(ok.stdout).toContain("valid (demo)");
+    expect(ok.status).toBe(0);
+    const bad = spawnSync(process.execPath, [`${root}bin/lokistack.js`, "validate", "-f", `${root}test/fixtures/invalid/two-compactors.yaml`], { encoding: "utf8" });
+    expect(bad.status).toBe(1);
+  });
+});
+
+describe("manifests/lokistack.schema.json", () => {
+  it("is up to date with the zod schema (run npm run gen:schema)", () => {
+    expect(readFileSync(`${root}${JSON_SCHEMA_PATH}`, "utf8")).toBe(lokiStackJsonSchemaText());
+  });
+});
+
