@@ -7,6 +7,7 @@ import { stringify } from "yaml";
 import { formatIssue, type Issue } from "./resources/issues.ts";
 import { DEFAULT_PREFIX, render } from "./resources/render.ts";
 import { validateText, type ValidationResult } from "./resources/validate.ts";
+import { runLocal, SeedError } from "./local/run.ts";
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -77,6 +78,35 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
       io.stdout(opts.output === "yaml" ? stringify(rendered, { lineWidth: 0 }) : `${JSON.stringify(rendered, null, 2)}\n`);
     });
 
+  program
+    .command("local")
+    .description("Run the embedded ECS + SSM + S3 control plane on loopback until interrupted.")
+    .option("--port <port>", "port on 127.0.0.1 (0 picks a free one)", (v) => Number(v), 4566)
+    .option("--state <file>", "load state from FILE and save it there on exit")
+    .option("--tick-ms <ms>", "milliseconds between scheduler ticks", (v) => Number(v), 1000)
+    .option("--seed <file>", "seed a LokiStack spec: its cluster, bucket and SSM parameter")
+    .option("--prefix <prefix>", "SSM prefix for seeded specs", DEFAULT_PREFIX)
+    .action(async (opts: { port: number; state?: string; tickMs: number; seed?: string; prefix: string }) => {
+      let cp;
+      try {
+        cp = await runLocal(opts, (line) => io.stdout(`${line}\n`));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === "EADDRINUSE") io.stderr(`port ${opts.port} is in use: pass --port 0 for a free one\n`);
+        else if (e instanceof SeedError) io.stderr(`${e.message}\n`);
+        else throw e;
+        exitCode = 1;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await cp.stop();
+      io.stdout("stopped\n");
+    });
+
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
@@ -89,5 +119,8 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 const invokedByBin = process.argv[1]?.endsWith("lokistack") || process.argv[1]?.endsWith("lokistack.js");
 if (invokedDirectly || invokedByBin) {
+  // The SDK warns that its releases after January 2027 need Node 22; the locked
+  // version runs on Node 20, which this project targets, so the warning is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   process.exitCode = await runCli(process.argv.slice(2));
 }

@@ -98,3 +98,35 @@ describe("manifests/lokistack.schema.json", () => {
   });
 });
 
+
+describe("lokistack local", () => {
+  it("serves the seeded stack to any SDK client, saves its state and stops on SIGTERM", async () => {
+    const { spawn } = await import("node:child_process");
+    const { mkdtempSync, existsSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { GetParameterCommand, SSMClient } = await import("@aws-sdk/client-ssm");
+    const { DescribeClustersCommand, ECSClient } = await import("@aws-sdk/client-ecs");
+    const state = `${mkdtempSync(`${tmpdir()}/lokistack-local-`)}/state.json`;
+    const child = spawn(process.execPath, [`${root}bin/lokistack.js`, "local", "--port", "0", "--tick-ms", "20", "--state", state, "--seed", `${root}manifests/examples/demo.yaml`], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    const endpoint = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", () => {
+        const m = /export AWS_ENDPOINT_URL=(\S+)/.exec(output);
+        if (m) resolve(m[1]!);
+      });
+      child.once("exit", (code) => reject(new Error(`exited early with ${code}: ${output}`)));
+    });
+    const config = { endpoint, region: "us-east-1", credentials: { accessKeyId: "local", secretAccessKey: "local" } };
+    const spec = await new SSMClient(config).send(new GetParameterCommand({ Name: "/lokistack/demo/spec" }));
+    expect(spec.Parameter!.Value).toContain("name: demo");
+    const clusters = await new ECSClient(config).send(new DescribeClustersCommand({ clusters: ["logging"] }));
+    expect(clusters.clusters!.map((c) => c.clusterName)).toEqual(["logging"]);
+    expect(output).toContain("demo-compactor       1        0/100");
+    const exit = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    expect(await exit).toBe(0);
+    expect(output).toContain("stopped");
+    expect(existsSync(state)).toBe(true);
+  });
+});

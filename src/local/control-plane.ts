@@ -1,0 +1,328 @@
+// The embedded control plane: one HTTP server on loopback that speaks ECS and
+// SSM (awsJson1_1) and an S3 REST subset, so the real SDK clients, and any AWS
+// client pointed at AWS_ENDPOINT_URL, work against it unchanged. An admin API
+// under /_local/ exposes call accounting, fault injection and chaos.
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { EcsService } from "./ecs/ecs.ts";
+import { emptyEcsState, type EcsState, type TaskState } from "./ecs/model.ts";
+import { DEFAULT_TIMING, Scheduler, type SchedulerTiming } from "./ecs/scheduler.ts";
+import { AwsError } from "./errors.ts";
+import { Faults, type FaultSettings, type ServiceName } from "./faults.ts";
+import { seededRandom } from "./random.ts";
+import { s3Action, s3ErrorXml, S3Service, type S3State } from "./s3.ts";
+import { SsmService, type SsmState } from "./ssm.ts";
+
+export interface LocalControlPlaneOptions {
+  /** 0 (the default) lets the OS pick a free port. */
+  port?: number;
+  region?: string;
+  account?: string;
+  /** Milliseconds between scheduler ticks (a few in tests, about a second in the demo). */
+  tickMs?: number;
+  timing?: Partial<SchedulerTiming>;
+  /** Start with the scheduler paused; tests then drive it with step(). */
+  paused?: boolean;
+  /** Seed for ids and fault decisions, so a run can be replayed. */
+  seed?: number;
+  /** Load state from this JSON file if it exists, and save it there on stop and on POST /_local/save. */
+  statePath?: string;
+}
+
+export interface PersistedState {
+  ecs: EcsState;
+  ssm: SsmState;
+  s3: S3State;
+}
+
+export interface CallCounts {
+  /** Every request by `service.Action`, faulted and throttled ones included (SDK retries are calls). */
+  calls: Record<string, number>;
+  /** Requests answered with an error, by `service.Action` and error code. */
+  errors: Record<string, number>;
+  total: number;
+}
+
+const STOP_REASONS: Record<string, string> = {
+  SpotInterruption: "Your Spot Task was interrupted.",
+  EssentialContainerExited: "Essential container in task exited",
+  TerminationNotice: "Task stopped due to a termination notice.",
+  InfrastructureHealth: "Task stopped because the underlying infrastructure was unhealthy.",
+  TaskFailedToStart: "CannotPullContainerError: pull image manifest has been retried 5 time(s)",
+  UserInitiated: "Task stopped by user",
+};
+
+const TARGETS: Record<string, ServiceName> = {
+  AmazonEC2ContainerServiceV20141113: "ecs",
+  AmazonSSM: "ssm",
+};
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** epoch seconds, as the AWS JSON protocols send timestamps. */
+const nowSeconds = () => Date.now() / 1000;
+
+export class LocalControlPlane {
+  readonly region: string;
+  readonly account: string;
+  readonly ecs: EcsService;
+  readonly ssm: SsmService;
+  readonly s3: S3Service;
+  readonly faults: Faults;
+  readonly scheduler: Scheduler;
+  private server?: Server;
+  private timer?: NodeJS.Timeout;
+  private paused: boolean;
+  private counts: CallCounts = { calls: {}, errors: {}, total: 0 };
+  private readonly tickMs: number;
+  private readonly statePath?: string;
+
+  constructor(options: LocalControlPlaneOptions = {}) {
+    this.region = options.region ?? "us-east-1";
+    this.account = options.account ?? "123456789012";
+    this.tickMs = options.tickMs ?? 1000;
+    this.paused = options.paused ?? false;
+    this.statePath = options.statePath;
+    const random = seededRandom(options.seed ?? Date.now());
+    const loaded = this.statePath && existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, "utf8")) as PersistedState) : undefined;
+    this.ecs = new EcsService(loaded?.ecs ?? emptyEcsState(), { region: this.region, account: this.account, random, now: nowSeconds });
+    this.ssm = new SsmService(loaded?.ssm ?? { parameters: {} }, this.region, this.account, nowSeconds);
+    this.s3 = new S3Service(loaded?.s3 ?? { buckets: {} }, nowSeconds);
+    this.faults = new Faults(random);
+    this.scheduler = new Scheduler(this.ecs, { ...DEFAULT_TIMING, ...options.timing }, nowSeconds);
+  }
+
+  /** Starts listening on 127.0.0.1 and ticking; resolves to the endpoint URL. */
+  async start(port = 0): Promise<string> {
+    this.server = createServer((req, res) => {
+      this.route(req, res).catch((e: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end(String(e));
+      });
+    });
+    this.server.keepAliveTimeout = 5000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once("error", reject);
+      this.server!.listen(port, "127.0.0.1", resolve);
+    });
+    this.timer = setInterval(() => {
+      if (!this.paused) this.scheduler.tick();
+    }, this.tickMs);
+    return this.endpoint;
+  }
+
+  get port(): number {
+    return (this.server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Region, endpoint and dummy credentials for SDK clients (S3 also needs forcePathStyle). */
+  get clientConfig() {
+    return {
+      region: this.region,
+      endpoint: this.endpoint,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.save();
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  /** Runs the scheduler `ticks` times now, paused or not. */
+  step(ticks = 1): void {
+    for (let i = 0; i < ticks; i++) this.scheduler.tick();
+  }
+
+  /** Stops a task the way the infrastructure would, with a realistic stopCode. */
+  kill(taskArn: string, stopCode = "SpotInterruption", reason?: string): TaskState {
+    const task = this.ecs.state.tasks[taskArn];
+    if (!task) throw new Error(`no task ${taskArn}`);
+    this.ecs.stopTask(task, stopCode, reason ?? STOP_REASONS[stopCode] ?? `Task stopped (${stopCode})`);
+    return task;
+  }
+
+  calls(): CallCounts {
+    return structuredClone(this.counts);
+  }
+
+  resetCalls(): void {
+    this.counts = { calls: {}, errors: {}, total: 0 };
+  }
+
+  snapshot(): PersistedState {
+    return { ecs: this.ecs.state, ssm: this.ssm.state, s3: this.s3.state };
+  }
+
+  save(): void {
+    if (!this.statePath) return;
+    const tmp = `${this.statePath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.snapshot()));
+    renameSync(tmp, this.statePath);
+  }
+
+  // ---- HTTP ----
+
+  private count(service: ServiceName, action: string, error?: string): void {
+    const key = `${service}.${action}`;
+    this.counts.calls[key] = (this.counts.calls[key] ?? 0) + 1;
+    this.counts.total += 1;
+    if (error) this.counts.errors[`${key}:${error}`] = (this.counts.errors[`${key}:${error}`] ?? 0) + 1;
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://local");
+    const body = await readBody(req);
+    if (url.pathname.startsWith("/_local/")) return this.admin(req.method ?? "GET", url, body, res);
+    const target = req.headers["x-amz-target"];
+    if (req.method === "POST" && url.pathname === "/" && typeof target === "string") return this.json(target, body, res);
+    return this.s3Request(req, url, body, res);
+  }
+
+  private async json(target: string, body: Buffer, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID();
+    const [prefix, action = ""] = target.split(".");
+    const service = TARGETS[prefix ?? ""];
+    const send = (status: number, payload: unknown, errorType?: string) => {
+      res.writeHead(status, {
+        "content-type": "application/x-amz-json-1.1",
+        "x-amzn-requestid": requestId,
+        ...(errorType ? { "x-amzn-errortype": errorType } : {}),
+      });
+      res.end(JSON.stringify(payload));
+    };
+    if (!service) return send(400, { __type: "UnknownOperationException", message: `Unknown target ${target}` }, "UnknownOperationException");
+    if (this.faults.settings.latencyMs > 0) await sleep(this.faults.settings.latencyMs);
+    try {
+      const fault = this.faults.check(service, action);
+      if (fault) throw fault;
+      let input: Record<string, unknown>;
+      try {
+        input = body.length === 0 ? {} : (JSON.parse(body.toString("utf8")) as Record<string, unknown>);
+      } catch {
+        throw new AwsError("SerializationException", "Request body is not valid JSON.");
+      }
+      const result = service === "ecs" ? this.ecs.handle(action, input) : this.ssm.handle(action, input);
+      this.count(service, action);
+      send(200, result);
+    } catch (e) {
+      const err = e instanceof AwsError ? e : new AwsError(service === "ecs" ? "ServerException" : "InternalServerError", String(e), 500);
+      this.count(service, action, err.code);
+      send(err.status, { __type: err.code, message: err.message }, err.code);
+    }
+  }
+
+  private async s3Request(req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): Promise<void> {
+    const requestId = randomUUID().replace(/-/g, "").slice(0, 16).toUpperCase();
+    const [bucket = "", ...rest] = url.pathname.slice(1).split("/");
+    const request = {
+      method: req.method ?? "GET",
+      bucket: decodeURIComponent(bucket),
+      key: rest.map(decodeURIComponent).join("/"),
+      query: url.searchParams,
+      headers: req.headers,
+      body,
+    };
+    const action = s3Action(request);
+    if (this.faults.settings.latencyMs > 0) await sleep(this.faults.settings.latencyMs);
+    try {
+      const fault = this.faults.check("s3", action);
+      if (fault) throw fault;
+      const out = this.s3.handle(request);
+      this.count("s3", action);
+      res.writeHead(out.status, { "x-amz-request-id": requestId, ...out.headers });
+      res.end(request.method === "HEAD" ? undefined : out.body);
+    } catch (e) {
+      const err = e instanceof AwsError ? e : new AwsError("InternalError", String(e), 500);
+      this.count("s3", action, err.code);
+      res.writeHead(err.status, { "content-type": "application/xml", "x-amz-request-id": requestId });
+      // HEAD answers carry no body; the SDK names the error from the status.
+      res.end(request.method === "HEAD" ? undefined : s3ErrorXml(err, requestId));
+    }
+  }
+
+  private admin(method: string, url: URL, body: Buffer, res: ServerResponse): void {
+    const reply = (status: number, payload: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(payload, null, 2));
+    };
+    let input: Record<string, unknown> = {};
+    try {
+      if (body.length > 0) input = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+    } catch {
+      return reply(400, { error: "body must be JSON" });
+    }
+    const route = `${method} ${url.pathname}`;
+    try {
+      switch (route) {
+        case "GET /_local/health":
+          return reply(200, { ok: true, endpoint: this.endpoint, region: this.region, paused: this.paused });
+        case "GET /_local/calls":
+          return reply(200, this.calls());
+        case "POST /_local/calls/reset":
+          this.resetCalls();
+          return reply(200, this.calls());
+        case "GET /_local/faults":
+          return reply(200, this.faults.settings);
+        case "POST /_local/faults":
+          this.faults.update(input as Partial<FaultSettings>);
+          return reply(200, this.faults.settings);
+        case "DELETE /_local/faults":
+          this.faults.reset();
+          return reply(200, this.faults.settings);
+        case "POST /_local/kill": {
+          const arn = String(input.taskArn ?? "");
+          const task = this.kill(arn, typeof input.stopCode === "string" ? input.stopCode : undefined, typeof input.reason === "string" ? input.reason : undefined);
+          return reply(200, { taskArn: task.arn, stopCode: task.stopCode, stoppedReason: task.stoppedReason });
+        }
+        case "POST /_local/scheduler":
+          if (input.paused === true) this.pause();
+          if (input.paused === false) this.resume();
+          if (typeof input.ticks === "number") this.step(input.ticks);
+          return reply(200, { paused: this.paused });
+        case "GET /_local/state":
+          return reply(200, this.snapshot());
+        case "POST /_local/save":
+          this.save();
+          return reply(200, { saved: this.statePath ?? null });
+        default:
+          return reply(404, { error: `no admin route ${route}` });
+      }
+    } catch (e) {
+      return reply(400, { error: String(e instanceof Error ? e.message : e) });
+    }
+  }
+}
+
+export async function startLocalControlPlane(options: LocalControlPlaneOptions = {}): Promise<LocalControlPlane> {
+  const cp = new LocalControlPlane(options);
+  await cp.start(options.port ?? 0);
+  return cp;
+}

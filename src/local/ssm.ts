@@ -1,0 +1,327 @@
+// SSM Parameter Store: the subset the operator and its users need, with the
+// real limits and error names (shared/reference/aws-api-facts.md §4).
+import { createHash } from "node:crypto";
+import { AwsError } from "./errors.ts";
+
+export interface ParameterVersion {
+  version: number;
+  value: string;
+  type: ParameterType;
+  tier: "Standard" | "Advanced";
+  description?: string;
+  lastModified: number;
+  labels: string[];
+}
+
+type ParameterType = "String" | "StringList" | "SecureString";
+
+export interface ParameterState {
+  name: string;
+  versions: ParameterVersion[];
+  tags: { Key: string; Value: string }[];
+}
+
+export interface SsmState {
+  parameters: Record<string, ParameterState>;
+}
+
+type Input = Record<string, unknown>;
+
+const MAX_VERSIONS = 100;
+const STANDARD_LIMIT = 4096;
+const ADVANCED_LIMIT = 8192;
+const MAX_HIERARCHY = 15;
+
+const validation = (message: string) => new AwsError("ValidationException", message);
+const notFound = (name: string) => new AwsError("ParameterNotFound", `Parameter ${name} not found.`);
+
+function str(input: Input, key: string, required: true): string;
+function str(input: Input, key: string, required?: false): string | undefined;
+function str(input: Input, key: string, required = false): string | undefined {
+  const v = input[key];
+  if (v === undefined || v === null) {
+    if (required) throw validation(`1 validation error detected: Value null at '${key}' failed to satisfy constraint: Member must not be null`);
+    return undefined;
+  }
+  if (typeof v !== "string") throw validation(`${key} must be a string`);
+  return v;
+}
+
+function int(input: Input, key: string, min: number, max: number, fallback: number): number {
+  const v = input[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw validation(
+      `1 validation error detected: Value '${String(v)}' at '${key}' failed to satisfy constraint: Member must have value ${
+        typeof v === "number" && v > max ? `less than or equal to ${max}` : `greater than or equal to ${min}`
+      }`,
+    );
+  }
+  return v;
+}
+
+function checkName(name: string): void {
+  if (name.length === 0 || name.length > 2048 || !/^[a-zA-Z0-9_.\-/]+$/.test(name)) {
+    throw validation(`Parameter name: can't be prefixed with "aws" or "ssm" (case-insensitive) and must use only a-zA-Z0-9_.-/: ${name}`);
+  }
+  if (name.includes("/") && !name.startsWith("/")) throw validation("Parameter name must be a fully qualified name.");
+  const bare = name.replace(/^\//, "").toLowerCase();
+  if (bare.startsWith("aws") || bare.startsWith("ssm")) throw validation(`No access to reserved parameter name: ${name}.`);
+  if (name.split("/").filter(Boolean).length > MAX_HIERARCHY) {
+    throw new AwsError("HierarchyLevelLimitExceededException", `Parameter name ${name} has more than ${MAX_HIERARCHY} levels.`);
+  }
+}
+
+/** A stand-in for KMS ciphertext: opaque, stable for a value, never the plaintext. */
+function ciphertext(value: string, version: number): string {
+  return `AQICAH${createHash("sha256").update(`${version}:${value}`).digest("base64")}`;
+}
+
+function encodeToken(data: object): string {
+  return Buffer.from(JSON.stringify(data)).toString("base64url");
+}
+
+function decodeToken<T>(token: string | undefined): T | undefined {
+  if (token === undefined) return undefined;
+  try {
+    return JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as T;
+  } catch {
+    throw validation("The nextToken is not valid.");
+  }
+}
+
+export class SsmService {
+  constructor(
+    readonly state: SsmState,
+    private readonly region: string,
+    private readonly account: string,
+    private readonly now: () => number,
+  ) {}
+
+  handle(action: string, input: Input): unknown {
+    switch (action) {
+      case "PutParameter":
+        return this.putParameter(input);
+      case "GetParameter":
+        return { Parameter: this.getParameter(str(input, "Name", true), input.WithDecryption === true) };
+      case "GetParameters":
+        return this.getParameters(input);
+      case "GetParametersByPath":
+        return this.getParametersByPath(input);
+      case "DeleteParameter":
+        this.deleteParameter(str(input, "Name", true));
+        return {};
+      case "DeleteParameters":
+        return this.deleteParameters(input);
+      case "GetParameterHistory":
+        return this.getParameterHistory(input);
+      case "LabelParameterVersion":
+        return this.labelParameterVersion(input);
+      default:
+        throw new AwsError("InvalidAction", `The action ${action} is not valid for this web service.`);
+    }
+  }
+
+  private arn(name: string): string {
+    return `arn:aws:ssm:${this.region}:${this.account}:parameter${name.startsWith("/") ? "" : "/"}${name}`;
+  }
+
+  private putParameter(input: Input) {
+    const name = str(input, "Name", true);
+    checkName(name);
+    const value = str(input, "Value", true);
+    const overwrite = input.Overwrite === true;
+    const tags = (input.Tags as { Key: string; Value: string }[] | undefined) ?? [];
+    if (overwrite && tags.length > 0) {
+      throw validation(
+        "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.",
+      );
+    }
+    const existing = this.state.parameters[name];
+    if (existing && !overwrite) {
+      throw new AwsError("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.");
+    }
+    const type = str(input, "Type") as ParameterType | undefined;
+    if (type !== undefined && !["String", "StringList", "SecureString"].includes(type)) {
+      throw validation(`1 validation error detected: Value '${type}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]`);
+    }
+    if (!existing && type === undefined) throw validation("A parameter type is required when you create a parameter.");
+    const latest = existing?.versions.at(-1);
+    const requestedTier = str(input, "Tier") ?? "Standard";
+    if (!["Standard", "Advanced", "Intelligent-Tiering"].includes(requestedTier)) {
+      throw validation(`1 validation error detected: Value '${requestedTier}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Standard, Advanced, Intelligent-Tiering]`);
+    }
+    const bytes = Buffer.byteLength(value, "utf8");
+    let tier: "Standard" | "Advanced" =
+      requestedTier === "Advanced" || (requestedTier === "Intelligent-Tiering" && bytes > STANDARD_LIMIT) ? "Advanced" : "Standard";
+    if (latest?.tier === "Advanced") {
+      if (requestedTier === "Standard" && input.Tier !== undefined) {
+        throw validation(
+          "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.",
+        );
+      }
+      tier = "Advanced";
+    }
+    if (bytes > ADVANCED_LIMIT) {
+      throw validation(`1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${ADVANCED_LIMIT}`);
+    }
+    if (tier === "Standard" && bytes > STANDARD_LIMIT) {
+      throw validation(
+        `Standard tier parameters support a maximum parameter value of ${STANDARD_LIMIT} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.`,
+      );
+    }
+    const param = existing ?? { name, versions: [], tags };
+    if (param.versions.length >= MAX_VERSIONS) {
+      const oldest = param.versions[0]!;
+      if (oldest.labels.length > 0) {
+        throw new AwsError(
+          "ParameterMaxVersionLimitExceeded",
+          `You attempted to create a new version of ${name} by calling the PutParameter API with the overwrite flag. Version ${oldest.version}, the oldest version, can't be deleted because it has a label associated with it. Move the label to another version of the parameter, and try again.`,
+        );
+      }
+      param.versions.shift();
+    }
+    const version = (latest?.version ?? 0) + 1;
+    param.versions.push({
+      version,
+      value,
+      type: type ?? latest!.type,
+      tier,
+      description: str(input, "Description") ?? latest?.description,
+      lastModified: this.now(),
+      labels: [],
+    });
+    this.state.parameters[name] = param;
+    return { Version: version, Tier: tier };
+  }
+
+  private resolve(selectorName: string): { param: ParameterState; version: ParameterVersion; selector?: string } {
+    const m = /^(.*?)(?::([^:/]+))?$/.exec(selectorName)!;
+    const name = m[1]!;
+    const selector = m[2];
+    const param = this.state.parameters[name];
+    if (!param) throw notFound(selectorName);
+    if (selector === undefined) return { param, version: param.versions.at(-1)! };
+    const version = /^\d+$/.test(selector)
+      ? param.versions.find((v) => v.version === Number(selector))
+      : param.versions.find((v) => v.labels.includes(selector));
+    if (!version) {
+      throw new AwsError("ParameterVersionNotFound", `Systems Manager could not find version ${selector} of ${name}. Verify the version and try again.`);
+    }
+    return { param, version, selector: `:${selector}` };
+  }
+
+  private describe(param: ParameterState, v: ParameterVersion, decrypt: boolean, selector?: string) {
+    return {
+      Name: param.name,
+      Type: v.type,
+      Value: v.type === "SecureString" && !decrypt ? ciphertext(v.value, v.version) : v.value,
+      Version: v.version,
+      LastModifiedDate: v.lastModified,
+      ARN: this.arn(param.name),
+      DataType: "text",
+      ...(selector ? { Selector: selector } : {}),
+    };
+  }
+
+  private getParameter(name: string, decrypt: boolean) {
+    const { param, version, selector } = this.resolve(name);
+    return this.describe(param, version, decrypt, selector);
+  }
+
+  private getParameters(input: Input) {
+    const names = input.Names;
+    if (!Array.isArray(names) || names.length < 1 || names.length > 10) {
+      throw validation("1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1");
+    }
+    const found: ReturnType<SsmService["describe"]>[] = [];
+    const invalid: string[] = [];
+    for (const n of names as string[]) {
+      try {
+        found.push(this.getParameter(n, input.WithDecryption === true));
+      } catch (e) {
+        if (e instanceof AwsError && (e.code === "ParameterNotFound" || e.code === "ParameterVersionNotFound")) invalid.push(n);
+        else throw e;
+      }
+    }
+    found.sort((a, b) => (a.Name < b.Name ? -1 : a.Name > b.Name ? 1 : 0));
+    return { Parameters: found, InvalidParameters: invalid };
+  }
+
+  /**
+   * Like AWS, each page scans a window of the account's parameters and returns
+   * those under the path, so a page can be short or empty and still carry a NextToken.
+   */
+  private getParametersByPath(input: Input) {
+    const path = str(input, "Path", true);
+    if (!path.startsWith("/")) throw validation("The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\".");
+    const max = int(input, "MaxResults", 1, 10, 10);
+    const recursive = input.Recursive === true;
+    const decrypt = input.WithDecryption === true;
+    const token = decodeToken<{ path: string; at: number }>(str(input, "NextToken"));
+    if (token && token.path !== path) throw validation("The nextToken is not valid.");
+    const base = path === "/" ? "/" : `${path.replace(/\/$/, "")}/`;
+    const names = Object.keys(this.state.parameters).sort();
+    const start = token?.at ?? 0;
+    const window = names.slice(start, start + max);
+    const page = window.filter((n) => n.startsWith(base) && (recursive || !n.slice(base.length).includes("/")));
+    const next = start + max;
+    return {
+      Parameters: page.map((n) => {
+        const p = this.state.parameters[n]!;
+        return this.describe(p, p.versions.at(-1)!, decrypt);
+      }),
+      ...(next < names.length ? { NextToken: encodeToken({ path, at: next }) } : {}),
+    };
+  }
+
+  private deleteParameter(name: string): void {
+    if (!this.state.parameters[name]) throw notFound(name);
+    delete this.state.parameters[name];
+  }
+
+  private deleteParameters(input: Input) {
+    const names = (input.Names as string[] | undefined) ?? [];
+    const deleted = names.filter((n) => this.state.parameters[n]);
+    for (const n of deleted) delete this.state.parameters[n];
+    return { DeletedParameters: deleted, InvalidParameters: names.filter((n) => !deleted.includes(n)) };
+  }
+
+  private getParameterHistory(input: Input) {
+    const name = str(input, "Name", true);
+    const param = this.state.parameters[name];
+    if (!param) throw notFound(name);
+    const max = int(input, "MaxResults", 1, 50, 50);
+    const start = decodeToken<{ at: number }>(str(input, "NextToken"))?.at ?? 0;
+    const page = param.versions.slice(start, start + max);
+    const decrypt = input.WithDecryption === true;
+    return {
+      Parameters: page.map((v) => ({
+        ...this.describe(param, v, decrypt),
+        ARN: undefined,
+        Labels: v.labels,
+        Tier: v.tier,
+        ...(v.description ? { Description: v.description } : {}),
+      })),
+      ...(start + max < param.versions.length ? { NextToken: encodeToken({ at: start + max }) } : {}),
+    };
+  }
+
+  private labelParameterVersion(input: Input) {
+    const name = str(input, "Name", true);
+    const param = this.state.parameters[name];
+    if (!param) throw notFound(name);
+    const wanted = input.ParameterVersion;
+    const version = wanted === undefined ? param.versions.at(-1)! : param.versions.find((v) => v.version === wanted);
+    if (!version) throw new AwsError("ParameterVersionNotFound", `Systems Manager could not find version ${String(wanted)} of ${name}.`);
+    const labels = (input.Labels as string[] | undefined) ?? [];
+    const invalid = labels.filter((l) => l.length > 100 || /^\d/.test(l) || /^(aws|ssm)/i.test(l) || !/^[a-zA-Z0-9_.-]+$/.test(l));
+    const valid = labels.filter((l) => !invalid.includes(l));
+    if (new Set([...version.labels, ...valid]).size > 10) {
+      throw new AwsError("ParameterVersionLabelLimitExceeded", "A parameter version can have maximum 10 labels.");
+    }
+    for (const v of param.versions) v.labels = v.labels.filter((l) => !valid.includes(l));
+    version.labels = [...new Set([...version.labels, ...valid])];
+    return { InvalidLabels: invalid, ParameterVersion: version.version };
+  }
+}
