@@ -7,7 +7,9 @@ import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
+  DeregisterTaskDefinitionCommand,
   ListServicesCommand,
+  ListTaskDefinitionsCommand,
   ListTagsForResourceCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
@@ -88,6 +90,25 @@ describe("ECS", () => {
     expect(latest.taskDefinition!.containerDefinitions![0]).toMatchObject({ essential: true, cpu: 0, portMappings: [{ containerPort: 3100, hostPort: 3100, protocol: "tcp" }] });
     expect(latest.taskDefinition!.registeredAt).toBeInstanceOf(Date);
     expect((await rejection(ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "a:9" })))).name).toBe("ClientException");
+  });
+
+  it("lists and deregisters task definitions, and filters tasks by family and startedBy", async () => {
+    const { ecs, cp } = await harness({ paused: true });
+    await ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
+    for (const f of ["a", "a", "b"]) await ecs.send(new RegisterTaskDefinitionCommand(taskDefinitionInput(f)));
+    expect((await ecs.send(new ListTaskDefinitionsCommand({ familyPrefix: "a" }))).taskDefinitionArns!.map((a) => a.split("/")[1])).toEqual(["a:1", "a:2"]);
+    const dereg = await ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: "a:2" }));
+    expect(dereg.taskDefinition!.status).toBe("INACTIVE");
+    expect((await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "a" }))).taskDefinition!.revision).toBe(1);
+    expect((await ecs.send(new ListTaskDefinitionsCommand({ status: "INACTIVE" }))).taskDefinitionArns!.map((a) => a.split("/")[1])).toEqual(["a:2"]);
+    expect((await rejection(ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "x", taskDefinition: "a:2", desiredCount: 1, launchType: "FARGATE", networkConfiguration: network })))).message).toBe("TaskDefinition not found.");
+    await ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "a", launchType: "FARGATE", networkConfiguration: network, startedBy: "rogue" }));
+    await ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "b", launchType: "FARGATE", networkConfiguration: network }));
+    cp.step(1);
+    expect((await ecs.send(new ListTasksCommand({ cluster: "logging", family: "b" }))).taskArns).toHaveLength(1);
+    const rogue = await ecs.send(new ListTasksCommand({ cluster: "logging", startedBy: "rogue" }));
+    expect(rogue.taskArns).toHaveLength(1);
+    expect((await ecs.send(new DescribeTasksCommand({ cluster: "logging", tasks: rogue.taskArns! }))).tasks![0]!.taskDefinitionArn).toMatch(/task-definition\/a:1$/);
   });
 
   it("round-trips every rendered object of a stack to an empty diff", async () => {
