@@ -1,0 +1,83 @@
+// SSM Parameter Store calls: paginated reads, and writes that retry
+// TooManyUpdates themselves (the SDK does not).
+import {
+  DeleteParameterCommand,
+  GetParameterCommand,
+  GetParametersByPathCommand,
+  GetParametersCommand,
+  PutParameterCommand,
+  type Parameter,
+  type ParameterType,
+  type SSMClient,
+} from "@aws-sdk/client-ssm";
+import { awsCall, AwsCallError } from "./errors.ts";
+
+const STANDARD_TIER_BYTES = 4096;
+
+export class SsmGateway {
+  constructor(
+    private readonly client: SSMClient,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  ) {}
+
+  /** Every parameter under `path`, recursively and decrypted; loops until NextToken is gone (pages may be empty). */
+  async listByPath(path: string): Promise<Parameter[]> {
+    const out: Parameter[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await awsCall("ssm", "GetParametersByPath", () =>
+        this.client.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken })),
+      );
+      out.push(...(page.Parameters ?? []));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return out;
+  }
+
+  /** A parameter (optionally `name:version`), or undefined when it does not exist. */
+  async get(name: string): Promise<Parameter | undefined> {
+    try {
+      const r = await awsCall("ssm", "GetParameter", () => this.client.send(new GetParameterCommand({ Name: name, WithDecryption: true })));
+      return r.Parameter;
+    } catch (e) {
+      if (e instanceof AwsCallError && (e.code === "ParameterNotFound" || e.code === "ParameterVersionNotFound")) return undefined;
+      throw e;
+    }
+  }
+
+  /** Parameters by name in batches of 10; missing names are absent from the map. */
+  async getMany(names: readonly string[]): Promise<Map<string, Parameter>> {
+    const found = new Map<string, Parameter>();
+    for (let i = 0; i < names.length; i += 10) {
+      const r = await awsCall("ssm", "GetParameters", () =>
+        this.client.send(new GetParametersCommand({ Names: names.slice(i, i + 10), WithDecryption: true })),
+      );
+      for (const p of r.Parameters ?? []) if (p.Name) found.set(p.Name, p);
+    }
+    return found;
+  }
+
+  /** Writes a value, overwriting; a value over 4 KB goes to the advanced tier. Retries TooManyUpdates. */
+  async put(name: string, value: string, type: ParameterType = "String"): Promise<number> {
+    const tier = Buffer.byteLength(value) > STANDARD_TIER_BYTES ? "Advanced" : "Standard";
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await awsCall("ssm", "PutParameter", () =>
+          this.client.send(new PutParameterCommand({ Name: name, Value: value, Type: type, Overwrite: true, Tier: tier })),
+        );
+        return r.Version ?? 0;
+      } catch (e) {
+        if (!(e instanceof AwsCallError && e.code === "TooManyUpdates") || attempt >= 5) throw e;
+        await this.sleep(100 * 2 ** attempt);
+      }
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    try {
+      await awsCall("ssm", "DeleteParameter", () => this.client.send(new DeleteParameterCommand({ Name: name })));
+    } catch (e) {
+      if (!(e instanceof AwsCallError && e.code === "ParameterNotFound")) throw e;
+    }
+  }
+}

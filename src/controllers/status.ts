@@ -1,0 +1,160 @@
+// The status a stack reports in `<prefix>/<name>/status`: Kubernetes-style
+// conditions, counts, the applied schemas and the owned inventory. Pure; the
+// reconciler writes it only when its JSON changed, always under SSM's 4 KB
+// standard tier.
+import type { Service } from "@aws-sdk/client-ecs";
+import { canonicalJson } from "../resources/hash.ts";
+import type { Issue } from "../resources/issues.ts";
+import type { ResolvedSchema } from "../resources/resolve.ts";
+import type { Deferral, Drift } from "./types.ts";
+
+export const STATUS_LIMIT_BYTES = 4096;
+
+export type ConditionType = "Ready" | "Progressing" | "Degraded" | "InvalidSpec" | "Suspended";
+
+export interface Condition {
+  type: ConditionType;
+  status: "True" | "False";
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+
+export interface ComponentCounts {
+  desired: number;
+  running: number;
+  pending: number;
+}
+
+export interface StackStatus {
+  observedGeneration: number;
+  /** The generation being converged to: the newest valid one. */
+  appliedGeneration?: number;
+  cluster?: string;
+  deletionPolicy?: "retain" | "delete";
+  conditions: Condition[];
+  components: Record<string, ComponentCounts>;
+  schemas: Pick<ResolvedSchema, "from" | "version" | "store">[];
+  warnings?: string[];
+  lastDrift?: { generation: number; count: number; kinds: Record<string, number>; at: string };
+  inventory: { services: string[] };
+}
+
+export interface StatusInput {
+  previous?: StackStatus;
+  generation: number;
+  appliedGeneration?: number;
+  cluster?: string;
+  deletionPolicy?: "retain" | "delete";
+  invalid: Issue[];
+  warnings: Issue[];
+  suspended: boolean;
+  reportOnly: boolean;
+  schemas: StackStatus["schemas"];
+  drifts: Drift[];
+  actionsTaken: number;
+  deferrals: Deferral[];
+  errors: string[];
+  /** Desired count per unit, and the observed service per unit (if any). */
+  units: { name: string; component: string; desired: number; service?: Service }[];
+  owned: string[];
+  now: Date;
+}
+
+function truncate(s: string, max = 300): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
+}
+
+export function buildStatus(input: StatusInput): StackStatus {
+  const components: Record<string, ComponentCounts> = {};
+  for (const u of input.units) {
+    const c = (components[u.component] ??= { desired: 0, running: 0, pending: 0 });
+    c.desired += u.desired;
+    c.running += u.service?.status === "ACTIVE" ? (u.service.runningCount ?? 0) : 0;
+    c.pending += u.service?.status === "ACTIVE" ? (u.service.pendingCount ?? 0) : 0;
+  }
+  const converged = Object.values(components).every((c) => c.running === c.desired && c.pending === 0);
+  const repairable = input.drifts.filter((d) => d.kind !== "UnexpectedTaskReplacement");
+  const collisions = input.drifts.filter((d) => d.kind === "NameCollision");
+
+  const when = (type: ConditionType, active: boolean, reason: string, message: string): Omit<Condition, "lastTransitionTime"> => ({
+    type,
+    status: active ? "True" : "False",
+    reason,
+    message: truncate(message),
+  });
+  const kinds = (ds: Drift[]) => [...new Set(ds.map((d) => d.kind))].join(", ");
+  const raw = [
+    input.units.length > 0 && repairable.length === 0 && converged && input.errors.length === 0
+      ? when("Ready", true, "ReadyComponents", "all components are running the desired state")
+      : when("Ready", false, repairable.length > 0 ? "DriftDetected" : converged ? "NotReady" : "PendingComponents", repairable.length > 0 ? `drift: ${kinds(repairable)}` : converged ? "not converged" : "some components are not running their desired count yet"),
+    input.actionsTaken > 0 || input.deferrals.length > 0 || !converged
+      ? when("Progressing", true, input.actionsTaken > 0 ? "Repairing" : "Converging", input.actionsTaken > 0 ? `${input.actionsTaken} action(s) taken` : input.deferrals[0]?.reason ?? "tasks are starting")
+      : when("Progressing", false, "Converged", "nothing to do"),
+    input.errors.length > 0
+      ? when("Degraded", true, "ActionFailed", input.errors[0]!)
+      : collisions.length > 0
+        ? when("Degraded", true, "ResourceNotOwned", `${collisions.map((c) => c.unit).join(", ")} exist without the ownership tag`)
+        : (input.suspended || input.reportOnly) && repairable.length > 0
+          ? when("Degraded", true, "DriftNotRepaired", `${input.suspended ? "suspended" : "drift policy report"}: ${kinds(repairable)}`)
+          : when("Degraded", false, "AsExpected", "no errors"),
+    input.invalid.length > 0
+      ? when("InvalidSpec", true, "InvalidSpec", `generation ${input.generation}: ${input.invalid.map((i) => `${i.path}: ${i.message}`).join("; ")}`)
+      : when("InvalidSpec", false, "ValidSpec", `generation ${input.generation} is valid`),
+    when("Suspended", input.suspended, input.suspended ? "Suspended" : "Active", input.suspended ? "spec.suspend is true: drift is reported, nothing is changed" : "reconciling"),
+  ];
+  const conditions = raw.map((c): Condition => {
+    const before = input.previous?.conditions.find((p) => p.type === c.type);
+    return { ...c, lastTransitionTime: before && before.status === c.status ? before.lastTransitionTime : input.now.toISOString() };
+  });
+
+  const driftKinds: Record<string, number> = {};
+  for (const d of input.drifts) driftKinds[d.kind] = (driftKinds[d.kind] ?? 0) + 1;
+  const previousDrift = input.previous?.lastDrift;
+  const sameDrift = previousDrift && canonicalJson(previousDrift.kinds) === canonicalJson(driftKinds);
+  const lastDrift =
+    input.drifts.length === 0
+      ? previousDrift
+      : sameDrift
+        ? previousDrift
+        : { generation: input.generation, count: input.drifts.length, kinds: driftKinds, at: input.now.toISOString() };
+
+  const status: StackStatus = {
+    observedGeneration: input.generation,
+    ...(input.appliedGeneration !== undefined ? { appliedGeneration: input.appliedGeneration } : {}),
+    ...(input.cluster ? { cluster: input.cluster } : {}),
+    ...(input.deletionPolicy ? { deletionPolicy: input.deletionPolicy } : {}),
+    conditions,
+    components,
+    schemas: input.schemas,
+    ...(input.warnings.length > 0 ? { warnings: input.warnings.map((w) => w.reason ?? w.message) } : {}),
+    ...(lastDrift ? { lastDrift } : {}),
+    inventory: { services: [...new Set(input.owned)].sort() },
+  };
+  return fitStatus(status);
+}
+
+/** Keeps the status under the standard tier: shorter messages first, then a compact inventory. */
+export function fitStatus(status: StackStatus): StackStatus {
+  const size = (s: StackStatus) => Buffer.byteLength(JSON.stringify(s));
+  if (size(status) <= STATUS_LIMIT_BYTES) return status;
+  let fitted: StackStatus = { ...status, conditions: status.conditions.map((c) => ({ ...c, message: truncate(c.message, 80) })) };
+  if (size(fitted) <= STATUS_LIMIT_BYTES) return fitted;
+  // Ingester ordinals are implied by the ingester count; list the rest.
+  fitted = { ...fitted, inventory: { services: fitted.inventory.services.filter((s) => !/-ingester-\d+$/.test(s)) } };
+  return fitted;
+}
+
+export function parseStatus(text: string | undefined): StackStatus | undefined {
+  if (!text) return undefined;
+  try {
+    const s = JSON.parse(text) as StackStatus;
+    return Array.isArray(s.conditions) ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function statusText(status: StackStatus): string {
+  return JSON.stringify(status);
+}
