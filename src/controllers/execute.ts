@@ -101,6 +101,11 @@ export async function execute(stack: string, actions: readonly Action[], deps: E
       log.info({ event: "action", stack, unit: action.unit, component: action.component, action: action.kind, repairs: action.repairs, result: "ok", ...describeAction(action) }, `${action.kind} ${action.unit}`);
     } catch (e) {
       const message = e instanceof AwsCallError ? e.message : String(e);
+      // A revision deregistered behind the operator's back: forget it, the next pass registers anew.
+      if ((action.kind === "CreateService" || action.kind === "UpdateService") && e instanceof AwsCallError && /TaskDefinition not found/i.test(e.message)) {
+        const ref = action.kind === "CreateService" ? action.input.taskDefinition : action.input.taskDefinition;
+        if (ref) deps.observer.forgetTaskDefinition(pin(ref)!);
+      }
       deps.onAction?.(action, "failed");
       log.error({ event: "action", stack, unit: action.unit, component: action.component, action: action.kind, result: "failed", error: message, retryable: e instanceof AwsCallError ? e.retryable : false }, `${action.kind} ${action.unit} failed`);
       return { done, error: `${action.kind} ${action.unit}: ${message}` };

@@ -5,6 +5,7 @@
 // ARN, so each is described once for the life of the process.
 import type { Service, Task, TaskDefinition, Tag } from "@aws-sdk/client-ecs";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
+import { canonicalJson } from "../resources/hash.ts";
 import { canonicalTaskDefinition, type Canonical } from "../resources/normalize.ts";
 
 export interface TaskSnapshot {
@@ -26,6 +27,8 @@ export interface TaskSnapshot {
 export interface ObservedTaskDefinition {
   arn: string;
   canonical: Canonical;
+  /** canonicalJson(canonical), for equality checks. */
+  canonicalJson: string;
   tags: Tag[];
   hasHealthCheck: boolean;
 }
@@ -135,6 +138,24 @@ export class Observer {
     return observed;
   }
 
+  /**
+   * An ACTIVE revision of `family` whose canonical content is `canonical`: one
+   * already seen (cached) if possible, else the family's latest ACTIVE revision.
+   */
+  async findTaskDefinition(family: string, canonical: string): Promise<ObservedTaskDefinition | undefined> {
+    const prefix = `:task-definition/${family}:`;
+    for (const td of this.taskDefinitions.values()) {
+      if (td.arn.includes(prefix) && td.canonicalJson === canonical) return td;
+    }
+    const latest = await this.taskDefinition(family);
+    return latest && latest.canonicalJson === canonical ? latest : undefined;
+  }
+
+  /** Forgets a revision ECS refused (deregistered since it was described). */
+  forgetTaskDefinition(arn: string): void {
+    this.taskDefinitions.delete(arn);
+  }
+
   /** Records a definition the operator just registered, so it is never described. */
   remember(td: TaskDefinition, tags: Tag[]): ObservedTaskDefinition {
     const observed = toObserved(td, tags);
@@ -151,9 +172,11 @@ export class Observer {
 }
 
 function toObserved(td: TaskDefinition, tags: Tag[]): ObservedTaskDefinition {
+  const canonical = canonicalTaskDefinition(td, tags);
   return {
     arn: td.taskDefinitionArn ?? "",
-    canonical: canonicalTaskDefinition(td, tags),
+    canonical,
+    canonicalJson: canonicalJson(canonical),
     tags,
     hasHealthCheck: (td.containerDefinitions ?? []).some((c) => (c.essential ?? true) && c.healthCheck !== undefined),
   };

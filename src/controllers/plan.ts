@@ -105,12 +105,10 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       continue;
     }
     if (!needsChange(u) || u.desired.unit.component === "ingester") continue;
-    if (u.extraTasks.length > 0 || u.stoppingTasks.length > 0) {
-      // A singleton must never start while another of its tasks is still alive.
-      if (COMPONENTS[u.desired.unit.component].role === "singleton") {
-        defer(name, "waiting for extra tasks to stop before starting a new one");
-        continue;
-      }
+    // A singleton must never start a task while another of its tasks is still alive.
+    if ((u.extraTasks.length > 0 || u.stoppingTasks.length > 0) && COMPONENTS[u.desired.unit.component].role === "singleton" && startsTasks(u)) {
+      defer(name, "waiting for extra tasks to stop before starting a new one");
+      continue;
     }
     changes.set(u, u.state === "missing" ? "create" : "update");
   }
@@ -220,6 +218,15 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     actions.push({ kind: "TagResource", unit: u.desired.unit.name, component: u.desired.unit.component, arn: u.service.serviceArn, tags, repairs: ["TagDrift"] });
   }
   return { actions, deferrals };
+}
+
+/** Fields whose change makes ECS start a new task (a deployment or a scale-up). */
+const DEPLOYING = new Set(["taskDefinition", "networkConfiguration", "platformVersion", "loadBalancers", "serviceRegistries"]);
+
+/** Whether repairing the unit would make ECS start a task. */
+function startsTasks(u: UnitAnalysis): boolean {
+  if (u.state === "missing" || !u.taskDefinitionCurrent) return true;
+  return u.serviceDiffs.some((d) => DEPLOYING.has(topField(d.path)) || (d.path === "desiredCount" && Number(d.observed) < Number(d.expected)));
 }
 
 /** The desiredCount to restore: the spec's, or the nearest edge of the autoscaling range. */

@@ -215,9 +215,9 @@ export class Reconciler {
       const svc = services.get(u.unit.name);
       const current = svc?.taskDefinition ? taskDefinitions.get(svc.taskDefinition) : undefined;
       const desired = canonicalJson(canonicalTaskDefinition(u.taskDefinition));
-      if (current && canonicalJson(current.canonical) === desired) continue;
-      const latest = await this.observer.taskDefinition(u.unit.name);
-      if (latest && canonicalJson(latest.canonical) === desired) matchingTaskDefinitions.set(u.unit.name, latest.arn);
+      if (current?.canonicalJson === desired) continue;
+      const match = await this.observer.findTaskDefinition(u.unit.name, desired);
+      if (match) matchingTaskDefinitions.set(u.unit.name, match.arn);
     }
     const configs = new Map<string, string>();
     const configPrefix = `${this.opts.prefix}/${s.name}/config/`;
@@ -299,7 +299,8 @@ export class Reconciler {
         if (acting) await this.finishDeletion(s, params, log);
         return result;
       }
-      return this.report(s, result, observed, analysis.orphans.map((o) => o.name), log, writes);
+      const ready = new Set(analysis.units.filter((u) => u.ready).map((u) => u.desired.unit.name));
+      return this.report(s, result, observed, analysis.orphans.map((o) => o.name), log, writes, ready);
     } catch (e) {
       result.error = e instanceof Error ? e.message : String(e);
       log.error({ event: "reconcile", result: "error", error: result.error }, "reconcile failed");
@@ -314,7 +315,7 @@ export class Reconciler {
     log.info({ event: "stack.deleted", deletionPolicy: "delete" }, "spec deleted: every owned service is gone");
   }
 
-  private async report(s: StackInput, result: StackResult, observed: StackObservation | undefined, orphans: string[], log: Logger, writes: boolean): Promise<StackResult> {
+  private async report(s: StackInput, result: StackResult, observed: StackObservation | undefined, orphans: string[], log: Logger, writes: boolean, ready: ReadonlySet<string> = new Set()): Promise<StackResult> {
     const owned = [...(observed?.services.values() ?? [])]
       .filter((svc) => svc.status === "ACTIVE" && svc.tags?.some((t) => t.key === "lokistack.io/managed-by"))
       .map((svc) => svc.serviceName!);
@@ -334,7 +335,7 @@ export class Reconciler {
       actionsTaken: result.done.length,
       deferrals: result.deferrals,
       errors: result.error ? [result.error] : [],
-      units: s.units.map((u) => ({ name: u.unit.name, component: u.unit.component, desired: u.unit.desiredCount, ...(observed?.services.get(u.unit.name) ? { service: observed.services.get(u.unit.name)! } : {}) })),
+      units: s.units.map((u) => ({ name: u.unit.name, component: u.unit.component, desired: u.unit.desiredCount, ready: ready.has(u.unit.name), ...(observed?.services.get(u.unit.name) ? { service: observed.services.get(u.unit.name)! } : {}) })),
       owned: [...owned, ...orphans],
       now: this.now(),
     });

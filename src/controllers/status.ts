@@ -55,8 +55,8 @@ export interface StatusInput {
   actionsTaken: number;
   deferrals: Deferral[];
   errors: string[];
-  /** Desired count per unit, and the observed service per unit (if any). */
-  units: { name: string; component: string; desired: number; service?: Service }[];
+  /** Desired count per unit, the observed service per unit (if any), and whether it is settled. */
+  units: { name: string; component: string; desired: number; service?: Service; ready: boolean }[];
   owned: string[];
   now: Date;
 }
@@ -73,7 +73,7 @@ export function buildStatus(input: StatusInput): StackStatus {
     c.running += u.service?.status === "ACTIVE" ? (u.service.runningCount ?? 0) : 0;
     c.pending += u.service?.status === "ACTIVE" ? (u.service.pendingCount ?? 0) : 0;
   }
-  const converged = Object.values(components).every((c) => c.running === c.desired && c.pending === 0);
+  const converged = Object.values(components).every((c) => c.running === c.desired && c.pending === 0) && input.units.every((u) => u.ready);
   const repairable = input.drifts.filter((d) => d.kind !== "UnexpectedTaskReplacement");
   const collisions = input.drifts.filter((d) => d.kind === "NameCollision");
 

@@ -37,6 +37,33 @@ export interface PersistedState {
   s3: S3State;
 }
 
+/** A call that changed (or tried to change) something, in order: what tests check invariants against. */
+export interface WriteRecord {
+  service: ServiceName;
+  action: string;
+  /** The resource named in the request: service, task, resource ARN, family or parameter name. */
+  target: string;
+  cluster?: string;
+  ok: boolean;
+}
+
+const WRITE_ACTIONS = new Set([
+  "CreateCluster",
+  "RegisterTaskDefinition",
+  "DeregisterTaskDefinition",
+  "CreateService",
+  "UpdateService",
+  "DeleteService",
+  "RunTask",
+  "StopTask",
+  "TagResource",
+  "UntagResource",
+  "PutParameter",
+  "DeleteParameter",
+  "DeleteParameters",
+  "LabelParameterVersion",
+]);
+
 export interface CallCounts {
   /** Every request by `service.Action`, faulted and throttled ones included (SDK retries are calls). */
   calls: Record<string, number>;
@@ -82,6 +109,7 @@ export class LocalControlPlane {
   private timer?: NodeJS.Timeout;
   private paused: boolean;
   private counts: CallCounts = { calls: {}, errors: {}, total: 0 };
+  private writeLog: WriteRecord[] = [];
   private readonly tickMs: number;
   private readonly statePath?: string;
 
@@ -175,6 +203,18 @@ export class LocalControlPlane {
 
   resetCalls(): void {
     this.counts = { calls: {}, errors: {}, total: 0 };
+    this.writeLog = [];
+  }
+
+  /** Every ECS and SSM write request since the last reset, in order. */
+  writes(): WriteRecord[] {
+    return [...this.writeLog];
+  }
+
+  private recordWrite(service: ServiceName, action: string, input: Record<string, unknown>, ok: boolean): void {
+    if (!WRITE_ACTIONS.has(action)) return;
+    const target = [input.service, input.serviceName, input.task, input.resourceArn, input.family, input.taskDefinition, input.Name, input.clusterName].find((v) => typeof v === "string") as string | undefined;
+    this.writeLog.push({ service, action, target: target ?? "", ...(typeof input.cluster === "string" ? { cluster: input.cluster } : {}), ok });
   }
 
   snapshot(): PersistedState {
@@ -220,21 +260,23 @@ export class LocalControlPlane {
     };
     if (!service) return send(400, { __type: "UnknownOperationException", message: `Unknown target ${target}` }, "UnknownOperationException");
     if (this.faults.settings.latencyMs > 0) await sleep(this.faults.settings.latencyMs);
+    let input: Record<string, unknown> = {};
     try {
-      const fault = this.faults.check(service, action);
-      if (fault) throw fault;
-      let input: Record<string, unknown>;
       try {
         input = body.length === 0 ? {} : (JSON.parse(body.toString("utf8")) as Record<string, unknown>);
       } catch {
         throw new AwsError("SerializationException", "Request body is not valid JSON.");
       }
+      const fault = this.faults.check(service, action);
+      if (fault) throw fault;
       const result = service === "ecs" ? this.ecs.handle(action, input) : this.ssm.handle(action, input);
       this.count(service, action);
+      this.recordWrite(service, action, input, true);
       send(200, result);
     } catch (e) {
       const err = e instanceof AwsError ? e : new AwsError(service === "ecs" ? "ServerException" : "InternalServerError", String(e), 500);
       this.count(service, action, err.code);
+      this.recordWrite(service, action, input, false);
       send(err.status, { __type: err.code, message: err.message }, err.code);
     }
   }

@@ -67,3 +67,76 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
   };
   return { ...h, reconciler, logs, putSpec, deleteSpec, pass: (o = {}) => reconciler.pass({ mode: "apply", ...o }) };
 }
+
+export interface PassRecord {
+  results: StackResult[];
+  /** Write calls the operator made during the pass. */
+  writes: ReturnType<Harness["cp"]["writes"]>;
+}
+
+const isManagedTags = (tags: { key: string; value: string }[]) => tags.some((t) => t.key === "lokistack.io/managed-by" && t.value === "ecs-lokistack-operator");
+
+/**
+ * One operator pass, checked: every write it made touched only resources that
+ * carried the ownership tag before the pass (or that it created in the pass).
+ */
+export async function checkedPass(op: OperatorHarness, options: Partial<PassOptions> = {}): Promise<PassRecord> {
+  const state = op.cp.ecs.state;
+  const ownedServices = new Set(Object.values(state.services).filter((s) => isManagedTags(s.tags)).map((s) => s.name));
+  const ownedFamilies = new Set(Object.values(state.taskDefinitions).flat().filter((t) => isManagedTags(t.tags)).map((t) => t.family));
+  const before = op.cp.writes().length;
+  const results = await op.pass(options);
+  const writes = op.cp.writes().slice(before);
+  const created = new Set(writes.filter((w) => w.action === "CreateService" && w.ok).map((w) => w.target));
+  const registered = new Set(writes.filter((w) => w.action === "RegisterTaskDefinition" && w.ok).map((w) => w.target));
+  for (const w of writes) {
+    const name = w.target.slice(w.target.lastIndexOf("/") + 1);
+    if (["UpdateService", "DeleteService", "TagResource", "UntagResource"].includes(w.action)) {
+      if (!ownedServices.has(name) && !created.has(name)) throw new Error(`operator wrote ${w.action} to ${w.target}, which it does not own`);
+    }
+    if (w.action === "StopTask") {
+      const task = Object.values(state.tasks).find((t) => t.arn === w.target || t.id === name);
+      if (!task || !(ownedFamilies.has(task.family) || registered.has(task.family))) throw new Error(`operator stopped ${w.target}, a task of a family it does not own`);
+    }
+    if (w.action === "RunTask") throw new Error("the operator never starts tasks itself");
+    if (w.service === "ssm" && !w.target.startsWith("/lokistack/")) throw new Error(`operator wrote parameter ${w.target} outside its prefix`);
+  }
+  return { results, writes };
+}
+
+/** Live tasks for a unit in the simulator: its service's tasks and any task of its family. */
+export function runningTasksOf(op: OperatorHarness, unit: string): number {
+  return Object.values(op.cp.ecs.state.tasks).filter((t) => (t.group === `service:${unit}` || t.family === unit) && t.lastStatus === "RUNNING").length;
+}
+
+/**
+ * The safety invariants of every scenario: at most one running compactor (or
+ * monolithic) task and at most one running task per ingester ordinal. `allow`
+ * names units allowed a second task (a rogue one injected since the last pass).
+ */
+export function checkInvariants(op: OperatorHarness, stack: string, allow: ReadonlySet<string> = new Set()): void {
+  const units = new Set(Object.values(op.cp.ecs.state.tasks).map((t) => (t.group.startsWith("service:") ? t.group.slice(8) : t.family)));
+  for (const unit of units) {
+    if (!unit.startsWith(`${stack}-`)) continue;
+    const single = unit === `${stack}-compactor` || unit === `${stack}-monolithic` || /-ingester-\d+$/.test(unit);
+    if (!single || allow.has(unit)) continue;
+    const n = runningTasksOf(op, unit);
+    if (n > 1) throw new Error(`${n} running tasks for ${unit}`);
+  }
+}
+
+/** Passes and scheduler ticks until a pass finds nothing to do and the stack is Ready. */
+export async function converge(op: OperatorHarness, stack: string, maxPasses = 60, ticksPerPass = 4): Promise<number> {
+  for (let i = 1; i <= maxPasses; i++) {
+    const { results } = await checkedPass(op);
+    for (let t = 0; t < ticksPerPass; t++) {
+      op.cp.step(1);
+      checkInvariants(op, stack);
+    }
+    const r = results.find((x) => x.name === stack);
+    if (r && r.drifts.length === 0 && r.planned.length === 0 && r.deferrals.length === 0 && r.status?.conditions.find((c) => c.type === "Ready")?.status === "True") return i;
+  }
+  throw new Error(`${stack} did not converge in ${maxPasses} passes`);
+}
+
+export const ecsWrites = (writes: PassRecord["writes"]) => writes.filter((w) => w.service === "ecs");

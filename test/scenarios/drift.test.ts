@@ -1,0 +1,194 @@
+// Every drift kind, injected into a converged stack through the ordinary API,
+// is detected and repaired in the first pass after it appears; the safety
+// invariants hold throughout and the operator touches only what it owns.
+import {
+  CreateServiceCommand,
+  DeleteServiceCommand,
+  DescribeTaskDefinitionCommand,
+  RegisterTaskDefinitionCommand,
+  RunTaskCommand,
+  TagResourceCommand,
+  UpdateServiceCommand,
+  UntagResourceCommand,
+} from "@aws-sdk/client-ecs";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
+import { describe, expect, it } from "vitest";
+import { network } from "../helpers/local.ts";
+import { checkedPass, checkInvariants, converge, ecsWrites, example, operatorHarness, runningTasksOf, type OperatorHarness } from "../helpers/operator.ts";
+
+async function convergedDemo(): Promise<OperatorHarness> {
+  const op = await operatorHarness();
+  await op.putSpec(example("demo"));
+  await converge(op, "demo");
+  return op;
+}
+
+const kinds = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.drifts.map((d) => d.kind);
+const actionsOf = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.done.map((a) => `${a.kind} ${a.unit}`);
+
+describe("steady state", () => {
+  it("a converged stack costs 3 read calls and zero writes per pass", async () => {
+    const op = await convergedDemo();
+    op.cp.resetCalls();
+    for (let i = 0; i < 3; i++) {
+      const r = await checkedPass(op);
+      expect(r.writes).toEqual([]);
+      expect(r.results[0]!.drifts).toEqual([]);
+      op.cp.step(3);
+    }
+    // Per pass: one GetParametersByPath page, one DescribeServices (6 names), one ListTasks.
+    expect(op.cp.calls().calls).toEqual({ "ssm.GetParametersByPath": 3, "ecs.DescribeServices": 3, "ecs.ListTasks": 3 });
+  });
+});
+
+describe("compactor guard", () => {
+  it("stops a rogue compactor started with RunTask, keeping the service's task", async () => {
+    const op = await convergedDemo();
+    const td = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-compactor" }))).taskDefinition!;
+    const rogue = await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: td.taskDefinitionArn, launchType: "FARGATE", networkConfiguration: network, startedBy: "someone" }));
+    op.cp.step(3);
+    expect(runningTasksOf(op, "demo-compactor")).toBe(2);
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["ExtraSingletonTask"]);
+    expect(ecsWrites(r.writes).map((w) => `${w.action} ${w.target}`)).toEqual([`StopTask ${rogue.tasks![0]!.taskArn}`]);
+    op.cp.step(1);
+    checkInvariants(op, "demo");
+    const kept = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-compactor" && t.lastStatus === "RUNNING");
+    expect(kept).toHaveLength(1);
+    await converge(op, "demo");
+  });
+
+  it("a compactor scaled to 2 by hand: the extra task stops and desiredCount returns to 1", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-compactor", desiredCount: 2 }));
+    op.cp.step(3);
+    const r = await checkedPass(op);
+    expect(kinds(r).sort()).toEqual(["DesiredCountChanged", "ExtraSingletonTask"]);
+    expect(actionsOf(r)).toEqual(["StopTask demo-compactor", "UpdateService demo-compactor"]);
+    op.cp.step(1);
+    checkInvariants(op, "demo");
+    await converge(op, "demo");
+    expect(op.cp.ecs.state.services["logging/demo-compactor"]!.desiredCount).toBe(1);
+  });
+
+  it("a weakened compactor deployment configuration is restored on its own", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-compactor", deploymentConfiguration: { minimumHealthyPercent: 100, maximumPercent: 200 } }));
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["DeploymentConfigurationWeakened", "DeploymentConfigurationWeakened"]);
+    expect(r.results[0]!.done).toMatchObject([{ kind: "UpdateService", unit: "demo-compactor", fields: ["deploymentConfiguration"] }]);
+    expect(op.cp.ecs.state.services["logging/demo-compactor"]!.deploymentConfiguration).toMatchObject({ minimumHealthyPercent: 0, maximumPercent: 100 });
+  });
+});
+
+describe("ingester ordinals", () => {
+  it("a Spot-interrupted ingester is reported with its stop reason and replaced by ECS, never doubled", async () => {
+    const op = await convergedDemo();
+    const [task] = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-ingester-0" && t.lastStatus === "RUNNING");
+    op.cp.kill(task!.arn, "SpotInterruption");
+    op.cp.step(1);
+    const r = await checkedPass(op);
+    expect(r.results[0]!.drifts).toContainEqual(expect.objectContaining({ kind: "UnexpectedTaskReplacement", unit: "demo-ingester-0", observed: "SpotInterruption", cause: "SpotInterruption: Your Spot Task was interrupted." }));
+    expect(ecsWrites(r.writes)).toEqual([]);
+    await converge(op, "demo");
+    expect(runningTasksOf(op, "demo-ingester-0")).toBe(1);
+  });
+
+  it("a second task for one ordinal (RunTask of its family) is stopped", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "demo-ingester-0", launchType: "FARGATE", networkConfiguration: network }));
+    op.cp.step(3);
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["DuplicateOrdinalTask"]);
+    expect(actionsOf(r)).toEqual(["StopTask demo-ingester-0"]);
+    op.cp.step(1);
+    checkInvariants(op, "demo");
+  });
+});
+
+describe("out-of-band edits", () => {
+  it("a hand-scaled querier is scaled back", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
+    const r = await checkedPass(op);
+    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "DesiredCountChanged", unit: "demo-querier", expected: 1, observed: 3 })]);
+    expect(ecsWrites(r.writes).map((w) => `${w.action} ${w.target}`)).toEqual(["UpdateService demo-querier"]);
+    await converge(op, "demo");
+  });
+
+  it("a deleted service is recreated once it has drained", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new DeleteServiceCommand({ cluster: "logging", service: "demo-querier", force: true }));
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["MissingService"]);
+    expect(r.results[0]!.deferrals).toEqual([{ unit: "demo-querier", reason: expect.stringContaining("draining") }]);
+    op.cp.step(6);
+    const again = await checkedPass(op);
+    expect(actionsOf(again)).toEqual(["CreateService demo-querier"]);
+    // The existing revision is reused: nothing registered.
+    expect(again.writes.filter((w) => w.action === "RegisterTaskDefinition")).toEqual([]);
+    await converge(op, "demo");
+  });
+
+  it("a service switched to another revision goes back to the desired one without registering anything", async () => {
+    const op = await convergedDemo();
+    const current = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-querier", include: ["TAGS"] })));
+    const hacked = { ...current.taskDefinition!, containerDefinitions: current.taskDefinition!.containerDefinitions!.map((c) => (c.name === "loki" ? { ...c, image: "grafana/loki:3.4.0" } : c)) };
+    const reg = await op.ecs.send(new RegisterTaskDefinitionCommand({ family: hacked.family, containerDefinitions: hacked.containerDefinitions, cpu: hacked.cpu, memory: hacked.memory, networkMode: hacked.networkMode, requiresCompatibilities: hacked.requiresCompatibilities, executionRoleArn: hacked.executionRoleArn, taskRoleArn: hacked.taskRoleArn, volumes: hacked.volumes, tags: current.tags }));
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", taskDefinition: reg.taskDefinition!.taskDefinitionArn }));
+    const r = await checkedPass(op);
+    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "TaskDefinitionChanged", unit: "demo-querier", cause: expect.stringContaining("containerDefinitions") })]);
+    expect(ecsWrites(r.writes).map((w) => w.action)).toEqual(["UpdateService"]);
+    expect(op.cp.ecs.state.services["logging/demo-querier"]!.taskDefinition).toBe(current.taskDefinition!.taskDefinitionArn);
+    await converge(op, "demo");
+  });
+
+  it("an edited config parameter is restored", async () => {
+    const op = await convergedDemo();
+    await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/config/demo-querier", Value: "auth_enabled: true\n", Overwrite: true }));
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["ConfigChanged"]);
+    // The repair, then the status that records the drift.
+    expect(r.writes.map((w) => `${w.action} ${w.target}`)).toEqual(["PutParameter /lokistack/demo/config/demo-querier", "PutParameter /lokistack/demo/status"]);
+  });
+
+  it("ownership tag drift is repaired; foreign tags are left alone", async () => {
+    const op = await convergedDemo();
+    const arn = op.cp.ecs.state.services["logging/demo-distributor"]!.arn;
+    await op.ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: "lokistack.io/component", value: "querier" }, { key: "team", value: "obs" }] }));
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["TagDrift"]);
+    expect(actionsOf(r)).toEqual(["TagResource demo-distributor"]);
+    expect(op.cp.ecs.state.services["logging/demo-distributor"]!.tags).toContainEqual({ key: "team", value: "obs" });
+    expect(op.cp.ecs.state.services["logging/demo-distributor"]!.tags).toContainEqual({ key: "lokistack.io/component", value: "distributor" });
+  });
+
+  it("a service whose ownership tag was removed is no longer touched", async () => {
+    const op = await convergedDemo();
+    const arn = op.cp.ecs.state.services["logging/demo-querier"]!.arn;
+    await op.ecs.send(new UntagResourceCommand({ resourceArn: arn, tagKeys: ["lokistack.io/managed-by"] }));
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 4 }));
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["NameCollision"]);
+    expect(ecsWrites(r.writes)).toEqual([]);
+    expect(r.results[0]!.status!.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", reason: "ResourceNotOwned" });
+  });
+});
+
+describe("name collisions", () => {
+  it("a pre-existing service with a stack's name is reported and never modified", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await op.ecs.send(new RegisterTaskDefinitionCommand({ family: "someone-else", networkMode: "awsvpc", requiresCompatibilities: ["FARGATE"], cpu: "256", memory: "512", containerDefinitions: [{ name: "app", image: "nginx" }] }));
+    await op.ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "demo-querier", taskDefinition: "someone-else", desiredCount: 2, launchType: "FARGATE", networkConfiguration: network }));
+    for (let i = 0; i < 10; i++) {
+      const r = await checkedPass(op);
+      expect(r.writes.filter((w) => w.target.endsWith("demo-querier") && w.service === "ecs")).toEqual([]);
+      op.cp.step(4);
+    }
+    const svc = op.cp.ecs.state.services["logging/demo-querier"]!;
+    expect(svc.desiredCount).toBe(2);
+    expect(svc.taskDefinition).toMatch(/someone-else:1$/);
+    expect(op.logs).toContainEqual(expect.objectContaining({ event: "drift", drift: "NameCollision", unit: "demo-querier" }));
+  });
+});
