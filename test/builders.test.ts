@@ -83,7 +83,9 @@ describe("a microservices stack with 3 ingesters", () => {
     expect(c.common.storage.s3).toEqual({ bucketnames: "acme-loki", region: "eu-west-1" });
     expect(c.ingester).toMatchObject({ chunk_idle_period: "1h", max_chunk_age: "2h" });
     expect(c.compactor).toMatchObject({ working_directory: "/loki/compactor", delete_request_store: "s3" });
-    expect(c.memberlist.join_members).toContain("dns+prod-logs-ingester-2.loki.internal:7946");
+    expect(c.memberlist.join_members).toContain("dns+prod-logs-ingester-0.loki.internal:7946");
+    expect(c.memberlist.join_members).toContain("dns+prod-logs-compactor.loki.internal:7946");
+    expect(c.memberlist.join_members).not.toContain("dns+prod-logs-ingester-2.loki.internal:7946");
     expect(c.common.ring.instance_interface_names).not.toContain("lo");
     expect(JSON.stringify(c)).not.toContain("shared_store");
   });
@@ -147,6 +149,15 @@ describe("content hashes change when and only when the object does", () => {
     const h = hashes((d) => (d.spec.limits = { max_query_series: 1000 }));
     h.taskDefinitions.forEach((x, i) => expect(x).not.toBe(base.taskDefinitions[i]));
     expect(h.services).toEqual(base.services);
+  });
+
+  it("scaling ingesters changes no other component's task definition", () => {
+    const out = (n: number) => render(resolved(docWith((d) => (d.spec.template = { ingester: { replicas: n } }))));
+    const three = out(3);
+    const five = out(5);
+    for (const td of three.taskDefinitions) {
+      expect(tag(five.taskDefinitions.find((t) => t.family === td.family)!.tags, TAGS.specHash)).toBe(tag(td.tags, TAGS.specHash));
+    }
   });
 
   it("a replica change of one component touches only that service", () => {

@@ -68,13 +68,12 @@ function baseConfig(stack: ResolvedStack): Yaml {
   const monolithic = stack.spec.mode === "monolithic";
   const ns = stack.spec.discovery.namespace;
   const address = (component: Component, ordinal?: number) => `${unitName(stack.name, component, ordinal)}.${ns}`;
+  // Seeds for gossip: every component service and the first ingester ordinal.
+  // Not every ordinal: the list must not depend on the ingester count, or
+  // scaling ingesters would change every component's config and roll them all.
   const gossipMembers = monolithic
     ? []
-    : stack.components.flatMap((c) =>
-        c.component === "ingester"
-          ? Array.from({ length: c.replicas }, (_, i) => `dns+${address("ingester", i)}:${LOKI_PORTS.gossip}`)
-          : [`dns+${address(c.component)}:${LOKI_PORTS.gossip}`],
-      );
+    : stack.components.map((c) => `dns+${c.component === "ingester" ? address("ingester", 0) : address(c.component)}:${LOKI_PORTS.gossip}`);
   const hasBoltdb = stack.schemas.some((s) => s.store === "boltdb-shipper");
 
   const config: Yaml = {
