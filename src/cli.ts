@@ -4,10 +4,14 @@ import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { stringify } from "yaml";
+import { runLocal, SeedError } from "./local/run.ts";
 import { formatIssue, type Issue } from "./resources/issues.ts";
 import { DEFAULT_PREFIX, render } from "./resources/render.ts";
 import { validateText, type ValidationResult } from "./resources/validate.ts";
-import { runLocal, SeedError } from "./local/run.ts";
+import { applyOnceCommand, planCommand, specPutCommand, statusCommand, type AwsOptions } from "./runtime/commands.ts";
+import { DEFAULT_RESYNC } from "./runtime/daemon.ts";
+import { startDemo } from "./runtime/demo.ts";
+import { createOperator } from "./runtime/operator.ts";
 
 export interface CliIo {
   stdout: (text: string) => void;
@@ -33,6 +37,27 @@ function readSpec(file: string): ValidationResult {
 function printIssues(io: CliIo, file: string, kind: "error" | "warning", issues: Issue[]): void {
   for (const i of issues) io.stderr(`${file}: ${kind}: ${formatIssue(i)}\n`);
 }
+
+/** Resolves on SIGINT or SIGTERM. */
+function untilSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve("SIGINT"));
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+  });
+}
+
+function withAwsOptions(cmd: Command): Command {
+  return cmd
+    .option("--endpoint <url>", "AWS-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
+    .option("--region <region>", "AWS region (default: $AWS_REGION)")
+    .option("--prefix <prefix>", "SSM prefix of the LokiStack parameters", DEFAULT_PREFIX);
+}
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new CommanderError(1, "lokistack.invalidNumber", `not a whole number: ${v}`);
+  return n;
+};
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
@@ -78,12 +103,66 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
       io.stdout(opts.output === "yaml" ? stringify(rendered, { lineWidth: 0 }) : `${JSON.stringify(rendered, null, 2)}\n`);
     });
 
+  withAwsOptions(program.command("run"))
+    .description("Run the operator: reconcile every LokiStack on a schedule until SIGTERM.")
+    .option("--resync <cron>", "resync schedule (cron with seconds)", DEFAULT_RESYNC)
+    .option("--lease <url>", "leader election lease object, s3://BUCKET/KEY")
+    .option("--no-lease", "run without leader election (only ever one replica)")
+    .option("--lease-duration <ms>", "lease duration in milliseconds", int, 15_000)
+    .option("--port <port>", "port for /healthz, /readyz and /metrics", int, 8080)
+    .option("--watch-interval <ms>", "how often spec versions are checked between resyncs", int, 5_000)
+    .action(async (opts: AwsOptions & { resync: string; lease?: string | false; leaseDuration: number; port: number; watchInterval: number }) => {
+      const { lease, leaseDuration, watchInterval, ...rest } = opts;
+      const operator = createOperator({
+        ...rest,
+        ...(typeof lease === "string" ? { lease, leaseMs: leaseDuration } : {}),
+        watchIntervalMs: watchInterval,
+      });
+      if (lease === undefined) operator.logger.warn({ event: "start" }, "no --lease: running without leader election; never run two replicas like this");
+      await operator.daemon.start();
+      const signal = await untilSignal();
+      operator.logger.info({ event: "signal", signal }, "shutting down");
+      await operator.daemon.stop();
+    });
+
+  withAwsOptions(program.command("plan"))
+    .description("Show what a pass would do, like terraform plan; exit 0 (no drift), 2 (drift) or 1 (error).")
+    .argument("[name]", "only this stack")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+    .action(async (name: string | undefined, opts: AwsOptions & { output: "text" | "json" }) => {
+      exitCode = await planCommand({ ...opts, ...(name ? { name } : {}) }, io.stdout);
+    });
+
+  withAwsOptions(program.command("apply"))
+    .description("Run one repairing pass and exit (1 on any error).")
+    .requiredOption("--once", "one pass, then exit (the daemon is `lokistack run`)")
+    .argument("[name]", "only this stack")
+    .action(async (name: string | undefined, opts: AwsOptions) => {
+      exitCode = await applyOnceCommand({ ...opts, ...(name ? { name } : {}) });
+    });
+
+  withAwsOptions(program.command("status"))
+    .description("Conditions and counts of every stack (or one), from their status parameters.")
+    .argument("[name]", "only this stack, with its conditions")
+    .action(async (name: string | undefined, opts: AwsOptions) => {
+      exitCode = await statusCommand({ ...opts, ...(name ? { name } : {}) }, io.stdout);
+    });
+
+  const spec = program.command("spec").description("Manage LokiStack specs in SSM.");
+  withAwsOptions(spec.command("put"))
+    .description("Validate a spec, then write it to <prefix>/<name>/spec.")
+    .requiredOption("-f, --file <file>", "spec file (YAML or JSON)")
+    .option("--secure", "store it as a SecureString")
+    .action(async (opts: AwsOptions & { file: string; secure?: boolean }) => {
+      exitCode = await specPutCommand(opts, io.stdout);
+    });
+
   program
     .command("local")
     .description("Run the embedded ECS + SSM + S3 control plane on loopback until interrupted.")
-    .option("--port <port>", "port on 127.0.0.1 (0 picks a free one)", (v) => Number(v), 4566)
+    .option("--port <port>", "port on 127.0.0.1 (0 picks a free one)", int, 4566)
     .option("--state <file>", "load state from FILE and save it there on exit")
-    .option("--tick-ms <ms>", "milliseconds between scheduler ticks", (v) => Number(v), 1000)
+    .option("--tick-ms <ms>", "milliseconds between scheduler ticks", int, 1000)
     .option("--seed <file>", "seed a LokiStack spec: its cluster, bucket and SSM parameter")
     .option("--prefix <prefix>", "SSM prefix for seeded specs", DEFAULT_PREFIX)
     .action(async (opts: { port: number; state?: string; tickMs: number; seed?: string; prefix: string }) => {
@@ -91,20 +170,38 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
       try {
         cp = await runLocal(opts, (line) => io.stdout(`${line}\n`));
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === "EADDRINUSE") io.stderr(`port ${opts.port} is in use: pass --port 0 for a free one\n`);
+        if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") io.stderr(`port ${opts.port} is in use: pass --port 0 for a free one\n`);
         else if (e instanceof SeedError) io.stderr(`${e.message}\n`);
         else throw e;
         exitCode = 1;
         return;
       }
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
+      await untilSignal();
       await cp.stop();
       io.stdout("stopped\n");
+    });
+
+  program
+    .command("demo")
+    .description("The control plane and the operator in one process: converge the demo stack, then chaos.")
+    .option("--port <port>", "port on 127.0.0.1 for the control plane (0 picks a free one)", int, 4566)
+    .option("--resync <cron>", "resync schedule (cron with seconds)", "*/2 * * * * *")
+    .action(async (opts: { port: number; resync: string }) => {
+      let demo;
+      try {
+        demo = await startDemo({ port: opts.port, resync: opts.resync });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") {
+          io.stderr(`port ${opts.port} is in use: pass --port 0 for a free one (npm start -- --port 0)\n`);
+          exitCode = 1;
+          return;
+        }
+        throw e;
+      }
+      const stopped = untilSignal();
+      await Promise.race([demo.chaos(), stopped]);
+      await stopped;
+      await demo.stop();
     });
 
   try {

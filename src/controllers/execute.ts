@@ -57,14 +57,15 @@ export function describeAction(a: Action): Record<string, unknown> {
   }
 }
 
-export async function execute(stack: string, actions: readonly Action[], deps: ExecuteDeps, log: Logger): Promise<ExecuteResult> {
+/** `log` is the stack's child logger: it already carries the stack name. */
+export async function execute(actions: readonly Action[], deps: ExecuteDeps, log: Logger): Promise<ExecuteResult> {
   const done: Action[] = [];
   const registered = new Map<string, string>();
   const pin = (ref: string | undefined) => (ref && !ref.includes(":") ? (registered.get(ref) ?? ref) : ref);
   for (const action of actions) {
     await deps.limiter.acquire(WRITE_KIND[action.kind]);
     if (!deps.canWrite()) {
-      log.warn({ event: "action", stack, unit: action.unit, component: action.component, action: action.kind, result: "skipped" }, "not the leader any more: stopping");
+      log.warn({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "skipped" }, "not the leader any more: stopping");
       return { done, error: "lost the lease or shutting down" };
     }
     try {
@@ -98,7 +99,7 @@ export async function execute(stack: string, actions: readonly Action[], deps: E
       }
       done.push(action);
       deps.onAction?.(action, "ok");
-      log.info({ event: "action", stack, unit: action.unit, component: action.component, action: action.kind, repairs: action.repairs, result: "ok", ...describeAction(action) }, `${action.kind} ${action.unit}`);
+      log.info({ event: "action", unit: action.unit, component: action.component, action: action.kind, repairs: action.repairs, result: "ok", ...describeAction(action) }, `${action.kind} ${action.unit}`);
     } catch (e) {
       const message = e instanceof AwsCallError ? e.message : String(e);
       // A revision deregistered behind the operator's back: forget it, the next pass registers anew.
@@ -107,7 +108,7 @@ export async function execute(stack: string, actions: readonly Action[], deps: E
         if (ref) deps.observer.forgetTaskDefinition(pin(ref)!);
       }
       deps.onAction?.(action, "failed");
-      log.error({ event: "action", stack, unit: action.unit, component: action.component, action: action.kind, result: "failed", error: message, retryable: e instanceof AwsCallError ? e.retryable : false }, `${action.kind} ${action.unit} failed`);
+      log.error({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "failed", error: message, retryable: e instanceof AwsCallError ? e.retryable : false }, `${action.kind} ${action.unit} failed`);
       return { done, error: `${action.kind} ${action.unit}: ${message}` };
     }
   }

@@ -120,7 +120,9 @@ export class Reconciler {
       this.opts.metrics?.reconciled(s.name, result.error ? "error" : "success", (performance.now() - t0) / 1000);
       results.push(result);
     }
-    this.opts.logger.info(
+    const busy = results.some((r) => r.drifts.length > 0 || r.done.length > 0 || r.error);
+    // A quiet pass is a debug line: steady state should not flood CloudWatch.
+    this.opts.logger[busy ? "info" : "debug"](
       {
         event: "pass",
         mode: options.mode,
@@ -274,11 +276,11 @@ export class Reconciler {
       result.deferrals = decided.deferrals;
       for (const d of analysis.drifts) {
         this.opts.metrics?.drift(d.kind);
-        log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, expected: d.expected, observed: d.observed, cause: d.cause }, `${d.kind} ${d.unit}`);
+        log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, expected: d.expected, observed: d.observed, cause: d.cause }, `drift ${d.kind} ${d.unit}: ${d.cause}`);
       }
       const acting = writes && (mode === "repair" || mode === "deleted");
       if (acting) {
-        const executed = await execute(s.name, decided.actions, {
+        const executed = await execute(decided.actions, {
           ecs: this.opts.ecs,
           ssm: this.opts.ssm,
           observer: this.observer,
@@ -349,7 +351,8 @@ export class Reconciler {
         result.error ??= `writing status: ${e instanceof Error ? e.message : String(e)}`;
       }
     }
-    log.info(
+    const busy = result.drifts.length > 0 || result.done.length > 0 || result.error !== undefined || result.statusWritten;
+    log[busy ? "info" : "debug"](
       { event: "reconcile", generation: result.generation ?? null, mode: result.mode, drifts: result.drifts.length, actions: result.done.length, planned: result.planned.length, deferred: result.deferrals.length, result: result.error ? "error" : "ok", ...(result.error ? { error: result.error } : {}) },
       `reconciled ${s.name}`,
     );

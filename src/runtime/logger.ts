@@ -39,9 +39,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  const wantPretty = options.pretty ?? (process.stdout.isTTY === true && !process.env.CI);
+  const format = process.env.LOG_FORMAT;
+  const wantPretty = options.pretty ?? (format ? format === "pretty" : process.stdout.isTTY === true && !process.env.CI);
   if (wantPretty) {
-    return pino(base, pretty({ colorize: true, translateTime: "HH:MM:ss", ignore: "pid,hostname,app", destination: options.destination ?? 1, sync: true }));
+    return pino(
+      base,
+      pretty({
+        colorize: true,
+        singleLine: true,
+        translateTime: "HH:MM:ss",
+        messageFormat: "{if stack}{stack} · {end}{msg}",
+        ignore: "pid,hostname,app,stack,msg",
+        destination: options.destination ?? 1,
+        sync: true,
+      }),
+    );
   }
   return pino(base, options.destination ?? process.stdout);
 }

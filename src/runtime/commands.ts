@@ -1,0 +1,150 @@
+// The operator's commands for people and CI: plan, apply --once, status, spec
+// put. Each runs the same code path as the daemon.
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import { makeClients } from "../aws/clients.ts";
+import { EcsGateway } from "../aws/ecs-gateway.ts";
+import { SsmGateway } from "../aws/ssm-gateway.ts";
+import { WriteLimiter } from "../aws/write-limiter.ts";
+import { describeAction } from "../controllers/execute.ts";
+import { Reconciler, type StackResult } from "../controllers/reconciler.ts";
+import { parseStatus } from "../controllers/status.ts";
+import type { Action } from "../controllers/types.ts";
+import { formatIssue } from "../resources/issues.ts";
+import { DEFAULT_PREFIX } from "../resources/render.ts";
+import { validateText } from "../resources/validate.ts";
+import { createLogger } from "./logger.ts";
+
+export interface AwsOptions {
+  endpoint?: string;
+  region?: string;
+  prefix?: string;
+}
+
+export type Print = (text: string) => void;
+
+const SYMBOL: Record<Action["kind"], string> = {
+  CreateService: "+",
+  RegisterTaskDefinition: "+",
+  PutConfig: "~",
+  UpdateService: "~",
+  TagResource: "~",
+  DeleteService: "-",
+  StopTask: "!",
+};
+
+function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Reconciler; ssm: SsmGateway } {
+  const clients = makeClients({ ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), ...(opts.region ? { region: opts.region } : {}) });
+  const ssm = new SsmGateway(clients.ssm);
+  const sink = new Writable({ write: (_c, _e, done) => done() });
+  const logger = logLevel === "silent" ? createLogger({ pretty: false, destination: sink, level: "silent" }) : createLogger({ level: logLevel });
+  const reconciler = new Reconciler({ prefix: opts.prefix ?? DEFAULT_PREFIX, ecs: new EcsGateway(clients.ecs), ssm, limiter: new WriteLimiter(), logger });
+  return { reconciler, ssm };
+}
+
+function formatAction(a: Action): string {
+  const details = Object.entries(describeAction(a))
+    .filter(([k]) => !["service", "family", "parameter"].includes(k) || a.kind === "PutConfig")
+    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`)
+    .join(" ");
+  return `${SYMBOL[a.kind]} ${a.kind} ${a.unit}${details ? ` (${details})` : ""}`;
+}
+
+const value = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
+
+/** A readable diff of one stack's pass, like `terraform plan`. */
+export function formatPlan(results: StackResult[]): string {
+  const lines: string[] = [];
+  for (const r of results) {
+    lines.push(`LokiStack ${r.name} · generation ${r.generation ?? "-"} · ${r.mode}`);
+    for (const e of r.errors) lines.push(`  ✗ ${formatIssue(e)}`);
+    if (r.error) lines.push(`  ✗ ${r.error}`);
+    const units = [...new Set([...r.drifts.map((d) => d.unit), ...r.planned.map((a) => a.unit)])];
+    for (const unit of units) {
+      lines.push(`  ${unit}`);
+      for (const d of r.drifts.filter((x) => x.unit === unit)) lines.push(`      drift ${d.kind}: expected ${value(d.expected)}, observed ${value(d.observed)} (${d.cause})`);
+      for (const a of r.planned.filter((x) => x.unit === unit)) lines.push(`      ${formatAction(a)}`);
+    }
+    for (const d of r.deferrals) lines.push(`  … ${d.unit}: ${d.reason}`);
+    if (r.drifts.length === 0 && r.planned.length === 0 && r.errors.length === 0) lines.push("  no drift: ECS matches the spec");
+  }
+  const actions = results.reduce((n, r) => n + r.planned.length, 0);
+  const drifts = results.reduce((n, r) => n + r.drifts.length, 0);
+  lines.push("", `Plan: ${actions} action(s) for ${drifts} drift(s) in ${results.length} stack(s).`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** `lokistack plan`: exit 0 (no drift), 2 (drift) or 1 (error), like terraform plan -detailed-exitcode. */
+export async function planCommand(opts: AwsOptions & { name?: string; output?: "text" | "json" }, print: Print): Promise<number> {
+  const { reconciler } = reconcilerFor(opts);
+  const results = await reconciler.pass({ mode: "plan", ...(opts.name ? { only: [opts.name] } : {}) });
+  if (opts.output === "json") {
+    print(
+      `${JSON.stringify(
+        results.map((r) => ({ name: r.name, generation: r.generation ?? null, mode: r.mode, errors: r.errors, error: r.error ?? null, drifts: r.drifts, actions: r.planned.map((a) => ({ kind: a.kind, unit: a.unit, component: a.component, repairs: a.repairs, ...describeAction(a) })), deferrals: r.deferrals })),
+        null,
+        2,
+      )}\n`,
+    );
+  } else {
+    print(formatPlan(results));
+  }
+  if (results.some((r) => r.error || r.errors.length > 0)) return 1;
+  return results.some((r) => r.drifts.length > 0 || r.planned.length > 0) ? 2 : 0;
+}
+
+/** `lokistack apply --once`: one repairing pass, logged like the daemon's; exit 1 on any error. */
+export async function applyOnceCommand(opts: AwsOptions & { name?: string; logLevel?: string }): Promise<number> {
+  const { reconciler } = reconcilerFor(opts, opts.logLevel ?? "info");
+  const results = await reconciler.pass({ mode: "apply", ...(opts.name ? { only: [opts.name] } : {}) });
+  return results.some((r) => r.error || r.errors.length > 0) ? 1 : 0;
+}
+
+/** `lokistack status [NAME]`: conditions and counts from the status parameters. */
+export async function statusCommand(opts: AwsOptions & { name?: string }, print: Print): Promise<number> {
+  const { ssm } = reconcilerFor(opts);
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const params = await ssm.listByPath(prefix);
+  const statuses = params
+    .map((p) => ({ name: /\/([^/]+)\/status$/.exec(p.Name ?? "")?.[1], status: parseStatus(p.Value) }))
+    .filter((s): s is { name: string; status: NonNullable<ReturnType<typeof parseStatus>> } => s.name !== undefined && s.status !== undefined && (!opts.name || s.name === opts.name));
+  if (statuses.length === 0) {
+    print(opts.name ? `no status for ${opts.name} under ${prefix}\n` : `no stacks under ${prefix}\n`);
+    return opts.name ? 1 : 0;
+  }
+  const flag = (s: (typeof statuses)[number]["status"], type: string) => s.conditions.find((c) => c.type === type)?.status ?? "-";
+  const rows = statuses.map(({ name, status }) => [
+    name,
+    String(status.observedGeneration),
+    flag(status, "Ready"),
+    flag(status, "Progressing"),
+    flag(status, "Degraded"),
+    flag(status, "InvalidSpec"),
+    flag(status, "Suspended"),
+    Object.entries(status.components).map(([c, n]) => `${c} ${n.running}/${n.desired}`).join(", "),
+  ]);
+  const header = ["NAME", "GEN", "READY", "PROGRESSING", "DEGRADED", "INVALID", "SUSPENDED", "COMPONENTS (running/desired)"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const r of [header, ...rows]) print(`${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+  if (opts.name) {
+    print("\n");
+    for (const c of statuses[0]!.status.conditions) print(`${c.type.padEnd(12)} ${c.status.padEnd(5)} ${c.reason}: ${c.message} (since ${c.lastTransitionTime})\n`);
+  }
+  return 0;
+}
+
+/** `lokistack spec put -f FILE`: validate, then write the spec parameter. */
+export async function specPutCommand(opts: AwsOptions & { file: string; secure?: boolean }, print: Print): Promise<number> {
+  const text = readFileSync(opts.file, "utf8");
+  const result = validateText(text);
+  for (const w of result.warnings) print(`warning: ${formatIssue(w)}\n`);
+  if (!result.ok) {
+    for (const e of result.errors) print(`error: ${formatIssue(e)}\n`);
+    return 1;
+  }
+  const { ssm } = reconcilerFor(opts);
+  const name = `${opts.prefix ?? DEFAULT_PREFIX}/${result.stack.name}/spec`;
+  const version = await ssm.put(name, text, opts.secure ? "SecureString" : "String");
+  print(`${name}: version ${version}\n`);
+  return 0;
+}
