@@ -110,6 +110,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .option("--no-lease", "run without leader election (only ever one replica)")
     .option("--lease-duration <ms>", "lease duration in milliseconds", int, 15_000)
     .option("--port <port>", "port for /healthz, /readyz and /metrics", int, 8080)
+    .option("--host <address>", "address the health server listens on", "0.0.0.0")
     .option("--watch-interval <ms>", "how often spec versions are checked between resyncs", int, 5_000)
     .action(async (opts: AwsOptions & { resync: string; lease?: string | false; leaseDuration: number; port: number; watchInterval: number }) => {
       const { lease, leaseDuration, watchInterval, ...rest } = opts;

@@ -149,7 +149,12 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const serviceDiffs = diffCanonical(canonicalService(desired.service), canonicalService(service)).filter(
       (d) => !(d.path === "desiredCount" && autoscaling && typeof d.observed === "number" && d.observed >= autoscaling.min && d.observed <= autoscaling.max),
     );
+    // The spec-hash tag follows the object: when something else changed too, its
+    // update is part of that repair, not a drift of its own.
+    const specHashPath = `tags[key=${TAGS.specHash}].value`;
+    const onlyHash = serviceDiffs.every((d) => d.path === specHashPath);
     for (const d of serviceDiffs) {
+      if (d.path === specHashPath && !onlyHash) continue;
       drift(fieldKind(d.path), name, component, d.expected ?? null, d.observed ?? null, `${d.path} differs`);
     }
 

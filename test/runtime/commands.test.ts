@@ -1,0 +1,71 @@
+// plan, apply --once, status and spec put through the CLI, against the control plane.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../../src/cli.ts";
+import { converge, example, operatorHarness } from "../helpers/operator.ts";
+
+async function cli(...argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe("operator commands", () => {
+  it("spec put validates first; plan shows drift with exit 2, then 0 once applied; status prints conditions", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    const endpoint = ["--endpoint", op.cp.endpoint];
+
+    const dir = mkdtempSync(join(tmpdir(), "lokistack-cli-"));
+    writeFileSync(join(dir, "bad.yaml"), example("demo").replace("size: 1x.demo", "size: big"));
+    const before = op.cp.writes().length;
+    const bad = await cli("spec", "put", "-f", join(dir, "bad.yaml"), ...endpoint);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain("error: spec.size: must be one of");
+    expect(op.cp.writes().length).toBe(before);
+
+    writeFileSync(join(dir, "demo.yaml"), example("demo").replace("drift: { policy: repair }", "template: { querier: { replicas: 2 } }"));
+    const put = await cli("spec", "put", "-f", join(dir, "demo.yaml"), ...endpoint);
+    expect(put).toMatchObject({ code: 0, stdout: "/lokistack/demo/spec: version 2\n" });
+
+    const plan = await cli("plan", ...endpoint);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain("drift DesiredCountChanged: expected 2, observed 1");
+    expect(plan.stdout).toContain("~ UpdateService demo-querier (fields=desiredCount desiredCount=2)");
+    // The service's spec-hash tag follows the change.
+    expect(plan.stdout).toContain("~ TagResource demo-querier");
+    expect(plan.stdout).toMatch(/Plan: 2 action\(s\) for 1 drift\(s\) in 1 stack\(s\)\./);
+    const json = JSON.parse((await cli("plan", "demo", "-o", "json", ...endpoint)).stdout);
+    expect(json[0]).toMatchObject({ name: "demo", generation: 2, drifts: [{ kind: "DesiredCountChanged" }], actions: [{ kind: "UpdateService", unit: "demo-querier" }, { kind: "TagResource", unit: "demo-querier" }] });
+    expect(op.cp.ecs.state.services["logging/demo-querier"]!.desiredCount).toBe(1);
+
+    expect((await cli("apply", "--once", ...endpoint)).code).toBe(0);
+    expect(op.cp.ecs.state.services["logging/demo-querier"]!.desiredCount).toBe(2);
+    op.cp.step(6);
+    await cli("apply", "--once", ...endpoint);
+    const clean = await cli("plan", ...endpoint);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toContain("no drift: ECS matches the spec");
+
+    const status = await cli("status", ...endpoint);
+    expect(status.stdout).toMatch(/^NAME\s+GEN\s+READY/);
+    expect(status.stdout).toMatch(/demo\s+2\s+True\s+False\s+False\s+False\s+False\s+distributor 1\/1, ingester 1\/1, querier 2\/2/);
+    const one = await cli("status", "demo", ...endpoint);
+    expect(one.stdout).toMatch(/Ready\s+True\s+ReadyComponents/);
+    expect((await cli("status", "nope", ...endpoint)).code).toBe(1);
+  });
+
+  it("plan exits 1 for an invalid spec and never writes", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo").replace("size: 1x.demo", "size: big"));
+    const before = op.cp.writes().length;
+    const r = await cli("plan", "--endpoint", op.cp.endpoint);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("✗ spec.size: must be one of");
+    expect(op.cp.writes().length).toBe(before);
+  });
+});

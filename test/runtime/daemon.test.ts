@@ -1,0 +1,127 @@
+// The daemon in process and as real processes: schedule, spec watch, health,
+// metrics, leader election between two replicas, and graceful shutdown.
+import { spawn, type ChildProcess } from "node:child_process";
+import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { describe, expect, it } from "vitest";
+import { parseStatus } from "../../src/controllers/status.ts";
+import { createLogger } from "../../src/runtime/logger.ts";
+import { createOperator } from "../../src/runtime/operator.ts";
+import { harness, type Harness } from "../helpers/local.ts";
+import { example, type LogLine } from "../helpers/operator.ts";
+import { CreateClusterCommand } from "@aws-sdk/client-ecs";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+async function seeded(spec = example("demo")): Promise<Harness> {
+  const h = await harness({ tickMs: 20 });
+  await h.ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
+  await h.s3.send(new CreateBucketCommand({ Bucket: "lokistack-operator" }));
+  await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: spec, Type: "String" }));
+  return h;
+}
+
+async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, polls = 300, everyMs = 50): Promise<T> {
+  for (let i = 0; i < polls; i++) {
+    const v = await probe();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`not reached after ${polls} polls`);
+}
+
+const ready = (h: Harness) => {
+  const p = h.cp.ssm.state.parameters["/lokistack/demo/status"];
+  const s = parseStatus(p?.versions.at(-1)?.value);
+  return s?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+};
+
+describe("daemon in process", () => {
+  it("converges on its schedule, reacts to a spec change at once, serves health and metrics, stops cleanly", async () => {
+    const h = await seeded();
+    const logs: LogLine[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const op = createOperator({ endpoint: h.cp.endpoint, resync: "*/1 * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    await op.daemon.start();
+    await until(() => ready(h));
+    const base = `http://127.0.0.1:${op.daemon.port}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('lokistack_actions_total{kind="CreateService",result="ok"} 6');
+    expect(metrics).toContain("lokistack_leader 1");
+    expect(metrics).toMatch(/lokistack_reconcile_total\{result="success"\} \d+/);
+
+    await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo").replace("drift: { policy: repair }", "template: { querier: { replicas: 2 } }"), Overwrite: true }));
+    await until(() => logs.some((l) => l.event === "spec.changed"));
+    await until(() => h.cp.ecs.state.services["logging/demo-querier"]?.desiredCount === 2);
+
+    await op.daemon.stop();
+    expect(logs.at(-1)).toMatchObject({ event: "stop" });
+    await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  });
+});
+
+function operatorProcess(endpoint: string, name: string): { child: ChildProcess; logs: LogLine[]; exited: Promise<number | null> } {
+  const child = spawn(
+    process.execPath,
+    [`${root}bin/lokistack.js`, "run", "--endpoint", endpoint, "--lease", "s3://lokistack-operator/leader", "--lease-duration", "2000", "--resync", "* * * * * *", "--watch-interval", "500", "--port", "0", "--host", "127.0.0.1"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_FORMAT: "json", ECS_TASK_ID: name } },
+  );
+  const logs: LogLine[] = [];
+  let buffer = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    const lines = buffer.split("\n");
+    buffer = lines.pop()!;
+    for (const l of lines) if (l.startsWith("{")) logs.push(JSON.parse(l) as LogLine);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, logs, exited };
+}
+
+describe("two operator processes against one control plane", () => {
+  it("only the lease holder writes; after SIGKILL the other takes over within about a lease period, without duplicates", async () => {
+    const h = await seeded();
+    const a = operatorProcess(h.cp.endpoint, "replica-a");
+    try {
+      await until(() => a.logs.some((l) => l.event === "lease" && l.leader === true), 200);
+      const b = operatorProcess(h.cp.endpoint, "replica-b");
+      try {
+        await until(() => b.logs.some((l) => l.event === "lease" && l.leader === false), 200);
+        await until(() => ready(h), 400);
+        expect(b.logs.filter((l) => l.event === "action")).toEqual([]);
+        expect(a.logs.filter((l) => l.event === "action").length).toBeGreaterThan(0);
+
+        a.child.kill("SIGKILL");
+        await a.exited;
+        const killedAt = performance.now();
+        await until(() => b.logs.some((l) => l.event === "lease" && l.leader === true), 200);
+        const handoverMs = performance.now() - killedAt;
+        console.log(`lease handover after SIGKILL: ${Math.round(handoverMs)} ms (lease 2000 ms)`);
+
+        await h.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
+        await until(() => h.cp.ecs.state.services["logging/demo-querier"]!.desiredCount === 1, 200);
+        const repairs = () => b.logs.filter((l) => l.event === "action" && l.unit === "demo-querier" && l.action === "UpdateService");
+        await until(() => repairs().length > 0, 100);
+        // Over the next resyncs (one a second) the repair is not repeated.
+        await new Promise((r) => setTimeout(r, 2500));
+        expect(repairs()).toHaveLength(1);
+        const updates = h.cp.writes().filter((w) => w.action === "UpdateService" && w.target === "demo-querier");
+        expect(updates.filter((w) => w.ok)).toHaveLength(2); // the out-of-band edit and the one repair
+
+        b.child.kill("SIGTERM");
+        expect(await b.exited).toBe(0);
+        expect(b.logs).toContainEqual(expect.objectContaining({ event: "lease", result: "released" }));
+        expect(b.logs.at(-1)).toMatchObject({ event: "stop" });
+      } finally {
+        b.child.kill("SIGKILL");
+      }
+    } finally {
+      a.child.kill("SIGKILL");
+    }
+  });
+});
