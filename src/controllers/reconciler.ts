@@ -84,6 +84,9 @@ export class Reconciler {
   readonly observer: Observer;
   private readonly stoppedByOperator = new Set<string>();
   private readonly lastValid = new Map<string, ValidationResult>();
+  private readonly validated = new Map<string, ValidationResult>();
+  /** By stack name: the last render, reused while the validated spec object is the same. */
+  private readonly rendered = new Map<string, { stack: ResolvedStack; units: DesiredUnit[] }>();
   private readonly now: () => Date;
   private readonly canWrite: () => boolean;
 
@@ -110,8 +113,7 @@ export class Reconciler {
     // Observe once per cluster, for every stack on it.
     const clusters = new Map<string, StackInput[]>();
     for (const s of inputs) if (s.cluster) clusters.set(s.cluster, [...(clusters.get(s.cluster) ?? []), s]);
-    const observations = new Map<string, ClusterObservation>();
-    for (const [cluster, stacks] of clusters) observations.set(cluster, await this.observeCluster(cluster, stacks));
+    const observations = new Map(await Promise.all([...clusters].map(async ([cluster, stacks]) => [cluster, await this.observeCluster(cluster, stacks)] as const)));
 
     const results: StackResult[] = [];
     for (const s of inputs) {
@@ -172,6 +174,17 @@ export class Reconciler {
   }
 
   private validate(name: string, text: string, now: Date): ValidationResult {
+    // The result depends on the text and, through the schema cutoff, on the day.
+    const key = `${name}\n${now.toISOString().slice(0, 13)}\n${text}`;
+    const cached = this.validated.get(key);
+    if (cached) return cached;
+    const result = this.validateUncached(name, text, now);
+    if (this.validated.size > 1000) this.validated.clear();
+    this.validated.set(key, result);
+    return result;
+  }
+
+  private validateUncached(name: string, text: string, now: Date): ValidationResult {
     const result = validateText(text, { now });
     if (result.ok && result.stack.name !== name) {
       return { ok: false, errors: [{ path: "metadata.name", message: `must be '${name}', the name in the parameter path` }], warnings: result.warnings };
@@ -180,7 +193,13 @@ export class Reconciler {
   }
 
   private withStack(base: StackInput, stack: ResolvedStack, generation: number, warnings: Issue[]): StackInput {
-    return { ...base, stack, appliedGeneration: generation, warnings, cluster: stack.spec.cluster, units: desiredUnits(stack, { parameterPrefix: this.opts.prefix }) };
+    // Rendering is pure: one render per generation, not one per pass.
+    let units = this.rendered.get(base.name);
+    if (!units || units.stack !== stack) {
+      units = { stack, units: desiredUnits(stack, { parameterPrefix: this.opts.prefix }) };
+      this.rendered.set(base.name, units);
+    }
+    return { ...base, stack, appliedGeneration: generation, warnings, cluster: stack.spec.cluster, units: units.units };
   }
 
   private async observeCluster(cluster: string, stacks: StackInput[]): Promise<ClusterObservation> {

@@ -181,9 +181,11 @@ function identity(stack: ResolvedStack, unit: Unit): Yaml {
         enabled: true,
         dir: walDir,
         replay_memory_ceiling: `${replayMemoryCeilingMb(unit.resources.memory)}MB`,
-        // On ephemeral storage the WAL dies with the task, so flush on the way out;
-        // on EFS it survives, and replay on the next start is cheaper than a flush.
-        flush_on_shutdown: !persistentWal,
+        // Flush on SIGTERM, whatever the volume: a scaled-down ordinal never
+        // comes back to replay its WAL, and ECS gives the task no other warning
+        // (the operator cannot call /ingester/shutdown on it). stopTimeout is
+        // Fargate's maximum so the flush can finish.
+        flush_on_shutdown: true,
       },
     },
   };
