@@ -1,0 +1,35 @@
+// The deployment manifests: plain YAML, least privilege, ownership-scoped writes.
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+
+const template = parse(readFileSync(new URL("../manifests/operator/cloudformation.yaml", import.meta.url), "utf8"));
+
+describe("operator CloudFormation template", () => {
+  const statements: { Sid: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> }[] =
+    template.Resources.TaskRole.Properties.Policies[0].PolicyDocument.Statement;
+  const actions = (sid: string) => [statements.find((s) => s.Sid === sid)!.Action].flat();
+
+  it("lets the operator change or delete only services carrying its ownership tag", () => {
+    const change = statements.find((s) => s.Sid === "ChangeOwnedServices")!;
+    expect(actions("ChangeOwnedServices")).toEqual(expect.arrayContaining(["ecs:UpdateService", "ecs:DeleteService"]));
+    expect(change.Condition).toEqual({ StringEquals: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } });
+    const create = statements.find((s) => s.Sid === "CreateOwned")!;
+    expect(create.Condition).toEqual({ StringEquals: { "aws:RequestTag/lokistack.io/managed-by": "ecs-lokistack-operator" } });
+  });
+
+  it("grants every action the operator calls, and no wildcard actions", () => {
+    const granted = statements.flatMap((s) => [s.Action].flat());
+    for (const a of ["ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:StopTask", "ecs:TagResource", "ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "iam:PassRole"]) {
+      expect(granted).toContain(a);
+    }
+    expect(granted.some((a) => a.endsWith("*"))).toBe(false);
+  });
+
+  it("runs two replicas with leader election and a health check", () => {
+    expect(template.Resources.Service.Properties.DesiredCount).toBe(2);
+    const container = template.Resources.TaskDefinition.Properties.ContainerDefinitions[0];
+    expect(container.Command).toContain("--lease");
+    expect(container.HealthCheck.Command.join(" ")).toContain("/healthz");
+  });
+});
