@@ -2,18 +2,12 @@ import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../src/cli.ts";
+import { cli } from "./helpers/cli.ts";
 import { JSON_SCHEMA_PATH, lokiStackJsonSchemaText } from "../src/resources/json-schema.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const examples = readdirSync(`${root}manifests/examples`).map((f) => `${root}manifests/examples/${f}`);
 
-async function cli(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe("lokistack validate", () => {
   it("exits 0 for every example", async () => {

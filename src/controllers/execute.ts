@@ -104,8 +104,8 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
       const message = e instanceof AwsCallError ? e.message : String(e);
       // A revision deregistered behind the operator's back: forget it, the next pass registers anew.
       if ((action.kind === "CreateService" || action.kind === "UpdateService") && e instanceof AwsCallError && /TaskDefinition not found/i.test(e.message)) {
-        const ref = action.kind === "CreateService" ? action.input.taskDefinition : action.input.taskDefinition;
-        if (ref) deps.observer.forgetTaskDefinition(pin(ref)!);
+        const ref = pin(action.input.taskDefinition);
+        if (ref) deps.observer.forgetTaskDefinition(ref);
       }
       deps.onAction?.(action, "failed");
       log.error({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "failed", error: message, retryable: e instanceof AwsCallError ? e.retryable : false }, `${action.kind} ${action.unit} failed`);

@@ -16,7 +16,7 @@ import { checkSchemaHistory } from "../resources/schema-history.ts";
 import { validateText, type ValidationResult } from "../resources/validate.ts";
 import { analyze, isUnitOf, type StackObservation } from "./analyze.ts";
 import { describeAction, execute } from "./execute.ts";
-import { Observer, type ClusterObservation, type TaskSnapshot } from "./observe.ts";
+import { Observer, type ClusterObservation, type ObservedTaskDefinition, type TaskSnapshot } from "./observe.ts";
 import { plan } from "./plan.ts";
 import { buildStatus, parseStatus, statusText, type StackStatus } from "./status.ts";
 import type { Action, Deferral, Drift } from "./types.ts";
@@ -224,7 +224,7 @@ export class Reconciler {
     const mine = (t: TaskSnapshot) => isUnitOf(s.name, t.group.replace(/^service:/, "")) || isUnitOf(s.name, t.family);
     const services = new Map<string, Service>();
     for (const [name, svc] of cluster.services) if (isUnitOf(s.name, name)) services.set(name, svc);
-    const taskDefinitions = new Map<string, Awaited<ReturnType<Observer["taskDefinition"]>> & object>();
+    const taskDefinitions = new Map<string, ObservedTaskDefinition>();
     for (const svc of services.values()) {
       if (!svc.taskDefinition || svc.status !== "ACTIVE") continue;
       const td = await this.observer.taskDefinition(svc.taskDefinition);

@@ -31,6 +31,16 @@ export async function harness(options: LocalControlPlaneOptions & { attempts?: n
   };
 }
 
+/** The error a call fails with (the test fails if it succeeds). */
+export async function rejection(p: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected the call to fail");
+}
+
 /** Polls `probe` until it returns a value; fails after `attempts` polls (a count, not a clock). */
 export async function eventually<T>(probe: () => Promise<T | undefined | false>, attempts = 400, delayMs = 10): Promise<T> {
   for (let i = 0; i < attempts; i++) {

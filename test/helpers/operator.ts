@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
-import { DeleteParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
+import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import { EcsGateway } from "../../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../../src/aws/ssm-gateway.ts";
@@ -12,7 +12,6 @@ import { Reconciler, type PassOptions, type StackResult } from "../../src/contro
 import { createLogger } from "../../src/runtime/logger.ts";
 import { harness, type Harness } from "./local.ts";
 import { NOW } from "./specs.ts";
-import { SSMClient } from "@aws-sdk/client-ssm";
 
 export interface LogLine {
   event?: string;

@@ -13,16 +13,8 @@ import {
 import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
 import { Faults } from "../../src/local/faults.ts";
-import { harness, network, taskDefinitionInput } from "../helpers/local.ts";
+import { harness, network, rejection, taskDefinitionInput } from "../helpers/local.ts";
 
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("throttling", () => {
   it("with 30% of calls throttled, the SDK's retries complete every call, and each retry is counted", async () => {

@@ -40,17 +40,8 @@ import {
 import { describe, expect, it } from "vitest";
 import { canonicalService, canonicalTaskDefinition, diffCanonical } from "../../src/resources/normalize.ts";
 import { render } from "../../src/resources/render.ts";
-import { harness, network, taskDefinitionInput } from "../helpers/local.ts";
+import { harness, network, rejection, taskDefinitionInput } from "../helpers/local.ts";
 import { exampleDoc, resolved } from "../helpers/specs.ts";
-
-async function rejection(p: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("ECS", () => {
   it("rejects DescribeServices with 11 services and reports missing ones as failures", async () => {

@@ -3,15 +3,9 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runCli } from "../../src/cli.ts";
+import { cli } from "../helpers/cli.ts";
 import { converge, example, operatorHarness } from "../helpers/operator.ts";
 
-async function cli(...argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe("operator commands", () => {
   it("spec put validates first; plan shows drift with exit 2, then 0 once applied; status prints conditions", async () => {

@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { CreateClusterCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { describe, expect, it } from "vitest";
 import { parseStatus } from "../../src/controllers/status.ts";
@@ -11,7 +11,6 @@ import { createLogger } from "../../src/runtime/logger.ts";
 import { createOperator } from "../../src/runtime/operator.ts";
 import { harness, type Harness } from "../helpers/local.ts";
 import { example, type LogLine } from "../helpers/operator.ts";
-import { CreateClusterCommand } from "@aws-sdk/client-ecs";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
