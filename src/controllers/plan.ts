@@ -113,7 +113,11 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     changes.set(u, u.state === "missing" ? "create" : "update");
   }
 
-  // Ingester ordinals: safety fixes always; other changes one ordinal at a time.
+  // Ingester ordinals. Safety fixes (a weakened deployment configuration, a count
+  // above 1) go ahead on every ordinal at once: they never start a task. Any other
+  // change picks one ordinal: a missing one (lowest first), else an orphan to scale
+  // down (highest first), else one to update (highest first), and only while every
+  // other ordinal is running and healthy.
   const ordinalOrphans = analysis.orphans.filter((o) => o.component === "ingester").sort((a, b) => (b.ordinal ?? 0) - (a.ordinal ?? 0));
   const safetyOnly = (u: UnitAnalysis) =>
     u.state === "present" &&
@@ -123,9 +127,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   const allOthersReady = (except: string) =>
     ordinals.every((o) => o.desired.unit.name === except || o.state === "missing" || o.ready) && ordinalOrphans.every((o) => o.name === except || o.tasks === 0 || o.service.desiredCount === 0);
   const busy = (u: UnitAnalysis) => u.extraTasks.length > 0 || u.stoppingTasks.length > 0;
-  const pendingOrdinal =
-    ordinals.filter((u) => u.state === "missing").sort((a, b) => (a.desired.unit.ordinal ?? 0) - (b.desired.unit.ordinal ?? 0))[0] ??
-    undefined;
+  const pendingOrdinal = ordinals.filter((u) => u.state === "missing").sort((a, b) => (a.desired.unit.ordinal ?? 0) - (b.desired.unit.ordinal ?? 0))[0];
   const orphanToScale = ctx.deleteOrphans ? ordinalOrphans.find((o) => o.service.desiredCount! > 0) : undefined;
   const updateOrdinal = ordinals
     .filter((u) => u.state === "present" && needsChange(u) && !changes.has(u))
@@ -200,8 +202,10 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       continue;
     }
     if (o.service.desiredCount! > 0) {
-      if (o.component === "ingester" && o !== orphanToScale) continue;
-      if (o.component === "ingester" && ordinalChange !== o) continue;
+      if (o.component === "ingester" && ordinalChange !== o) {
+        if (o !== orphanToScale) defer(o.name, "one ingester ordinal changes at a time");
+        continue;
+      }
       actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input: { cluster: ctx.cluster, service: o.name, desiredCount: 0 }, fields: ["desiredCount"], repairs: ["OrphanedService"] });
     } else if (o.tasks === 0 && (o.service.runningCount ?? 0) === 0 && (o.service.pendingCount ?? 0) === 0) {
       actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs: ["OrphanedService"] });

@@ -142,7 +142,9 @@ export function fitStatus(status: StackStatus): StackStatus {
   if (size(fitted) <= STATUS_LIMIT_BYTES) return fitted;
   // Ingester ordinals are implied by the ingester count; list the rest.
   fitted = { ...fitted, inventory: { services: fitted.inventory.services.filter((s) => !/-ingester-\d+$/.test(s)) } };
-  return fitted;
+  if (size(fitted) <= STATUS_LIMIT_BYTES) return fitted;
+  // Last resort: conditions and counts matter most; the inventory is recomputed every pass anyway.
+  return { ...fitted, inventory: { services: [] }, conditions: fitted.conditions.map((c) => ({ ...c, message: truncate(c.message, 40) })) };
 }
 
 export function parseStatus(text: string | undefined): StackStatus | undefined {

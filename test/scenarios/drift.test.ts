@@ -58,6 +58,33 @@ describe("compactor guard", () => {
     await converge(op, "demo");
   });
 
+  it("a second monolithic task is stopped: one Loki per store", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("monolithic"));
+    await converge(op, "team-logs");
+    await op.ecs.send(new RunTaskCommand({ cluster: "tools", taskDefinition: "team-logs-monolithic", launchType: "FARGATE", networkConfiguration: network }));
+    op.cp.step(3);
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["ExtraSingletonTask"]);
+    expect(actionsOf(r)).toEqual(["StopTask team-logs-monolithic"]);
+    op.cp.step(1);
+    checkInvariants(op, "team-logs");
+  });
+
+  it("a deleted compactor is not recreated while a rogue one is still stopping", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "demo-compactor", launchType: "FARGATE", networkConfiguration: network }));
+    await op.ecs.send(new DeleteServiceCommand({ cluster: "logging", service: "demo-compactor", force: true }));
+    op.cp.step(8);
+    for (let i = 0; i < 12; i++) {
+      await checkedPass(op);
+      op.cp.step(1);
+      checkInvariants(op, "demo");
+    }
+    await converge(op, "demo");
+    expect(runningTasksOf(op, "demo-compactor")).toBe(1);
+  });
+
   it("a compactor scaled to 2 by hand: the extra task stops and desiredCount returns to 1", async () => {
     const op = await convergedDemo();
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-compactor", desiredCount: 2 }));
