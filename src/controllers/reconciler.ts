@@ -78,6 +78,8 @@ interface StackInput {
   units: DesiredUnit[];
 }
 
+const MAX_REMEMBERED_STOPS = 5000;
+
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export class Reconciler {
@@ -121,6 +123,11 @@ export class Reconciler {
       const result = await this.reconcileStack(s, s.cluster ? observations.get(s.cluster) : undefined, byName, options);
       this.opts.metrics?.reconciled(s.name, result.error ? "error" : "success", (performance.now() - t0) / 1000);
       results.push(result);
+    }
+    // Stops older than the last few thousand have long been reported; keep memory bounded.
+    for (const arn of this.stoppedByOperator) {
+      if (this.stoppedByOperator.size <= MAX_REMEMBERED_STOPS) break;
+      this.stoppedByOperator.delete(arn);
     }
     const busy = results.some((r) => r.drifts.length > 0 || r.done.length > 0 || r.error);
     // A quiet pass is a debug line: steady state should not flood CloudWatch.
