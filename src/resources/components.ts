@@ -53,13 +53,5 @@ export const COMPONENTS: Record<Component, ComponentInfo> = {
   monolithic: { templateKey: "monolithic", target: "all", role: "singleton", autoscalable: false },
 };
 
-export const TEMPLATE_KEYS = Object.values(COMPONENTS).map((c) => c.templateKey);
-
-export function componentOfTemplateKey(key: TemplateKey): Component {
-  const found = (Object.keys(COMPONENTS) as Component[]).find((c) => COMPONENTS[c].templateKey === key);
-  if (!found) throw new Error(`no component for template key ${key}`);
-  return found;
-}
-
 /** Ports every Loki target listens on (the Loki Operator's values). */
 export const LOKI_PORTS = { http: 3100, grpc: 9095, gossip: 7946 } as const;

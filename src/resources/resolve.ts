@@ -81,7 +81,3 @@ export function resolveStack(doc: LokiStackDocument): ResolvedStack {
     logRegion: spec.logging.region ?? spec.storage.s3.region,
   };
 }
-
-export function componentOf(stack: ResolvedStack, component: Component): ResolvedComponent | undefined {
-  return stack.components.find((c) => c.component === component);
-}

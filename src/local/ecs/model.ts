@@ -156,6 +156,5 @@ export function emptyEcsState(): EcsState {
 }
 
 export const isLive = (t: TaskState) => t.lastStatus !== "STOPPED";
-export const isStopping = (t: TaskState) => t.desiredStatus === "STOPPED" && t.lastStatus !== "STOPPED";
 export const isHealthy = (t: TaskState) =>
   t.desiredStatus === "RUNNING" && t.lastStatus === "RUNNING" && (!t.hasHealthCheck || t.healthStatus === "HEALTHY");
