@@ -89,6 +89,15 @@ describe("real drift still shows, with its path", () => {
     ]);
   });
 
+  it("load balancers and service registries attached by the user are not drift", () => {
+    const observed = {
+      ...describedService(desiredSvc("demo-distributor")),
+      loadBalancers: [{ targetGroupArn: "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/push/abc", containerName: "loki", containerPort: 3100 }],
+      serviceRegistries: [{ registryArn: "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-abc" }],
+    };
+    expect(diffCanonical(canonicalService(desiredSvc("demo-distributor")), canonicalService(observed))).toEqual([]);
+  });
+
   it("a stateless service without availabilityZoneRebalancing differs from the desired ENABLED", () => {
     const observed = describedService(desiredSvc("demo-querier"));
     delete observed.availabilityZoneRebalancing;

@@ -39,16 +39,12 @@ const UPDATABLE = new Set([
   "placementConstraints",
   "placementStrategy",
   "capacityProviderStrategy",
-  "loadBalancers",
-  "serviceRegistries",
 ]);
 
 const CLEARED: Record<string, unknown> = {
   placementConstraints: [],
   placementStrategy: [],
   capacityProviderStrategy: [],
-  loadBalancers: [],
-  serviceRegistries: [],
   healthCheckGracePeriodSeconds: 0,
 };
 
@@ -180,7 +176,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     for (const f of fields) {
       if (f === "taskDefinition") input.taskDefinition = taskDefinition;
       else if (f === "desiredCount") input.desiredCount = clampToAutoscaling(u);
-      // A field the spec leaves unset but someone set (a load balancer, a placement rule) is cleared.
+      // A field the spec leaves unset but someone set (a placement rule) is cleared.
       else input[f] = desired[f] ?? CLEARED[f];
     }
     actions.push({
@@ -225,7 +221,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
 }
 
 /** Fields whose change makes ECS start a new task (a deployment or a scale-up). */
-const DEPLOYING = new Set(["taskDefinition", "networkConfiguration", "platformVersion", "loadBalancers", "serviceRegistries"]);
+const DEPLOYING = new Set(["taskDefinition", "networkConfiguration", "platformVersion"]);
 
 /** Whether repairing the unit would make ECS start a task. */
 function startsTasks(u: UnitAnalysis): boolean {

@@ -19,7 +19,9 @@
 //   availabilityZoneRebalancing DISABLED when a described service has none;
 // - "1 vCPU" / "2GB" become 1024 / 2048;
 // - only the operator's own tags (lokistack.io/*) are compared: aws:* and
-//   other tools' tags are ignored.
+//   other tools' tags are ignored;
+// - load balancers and service registries are the user's to attach (the spec
+//   has no say over them), so they are not compared either.
 import type {
   ContainerDefinition,
   CreateServiceCommandInput,
@@ -227,8 +229,6 @@ export function canonicalService(svc: CreateServiceCommandInput | Service): Cano
         assignPublicIp: vpc.assignPublicIp ?? "DISABLED",
       },
     },
-    loadBalancers: sortBy(svc.loadBalancers, (l) => `${l.targetGroupArn ?? l.loadBalancerName}/${l.containerName}/${l.containerPort}`),
-    serviceRegistries: sortBy(svc.serviceRegistries, (r) => r.registryArn ?? ""),
     placementConstraints: svc.placementConstraints,
     placementStrategy: svc.placementStrategy,
     healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds ? svc.healthCheckGracePeriodSeconds : undefined,
