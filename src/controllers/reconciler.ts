@@ -288,8 +288,9 @@ export class Reconciler {
       if (writes) await this.opts.ssm.delete(`${this.opts.prefix}/${s.name}/status`);
       return result;
     }
-    if (!cluster) {
-      // No valid generation was ever applied: nothing to observe; report why.
+    if (!cluster || (!s.stack && mode !== "deleted")) {
+      // No valid generation to converge to: nothing to observe or decide; report why.
+      // (Without a desired state every owned service would look orphaned.)
       return this.report(s, result, undefined, [], log, writes);
     }
 

@@ -193,3 +193,17 @@ describe("throttling", () => {
     expect(after.writes.filter((w) => w.ok)).toEqual([]);
   });
 });
+
+describe("an invalid spec whose last valid generation is gone", () => {
+  it("plans nothing at all: no owned service ever looks orphaned", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    // 100 more versions push generation 1 out of SSM's history.
+    for (let i = 0; i < 100; i++) await op.putSpec(example("demo").replace("size: 1x.demo", "size: 1x.huge"));
+    const r = await checkedPass(op);
+    expect(r.results[0]).toMatchObject({ mode: "invalid", planned: [], drifts: [] });
+    expect(ecsWrites(r.writes)).toEqual([]);
+    expect(op.logs.filter((l) => l.event === "action")).not.toContainEqual(expect.objectContaining({ action: "DeleteService" }));
+  });
+});
