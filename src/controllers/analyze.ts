@@ -94,7 +94,9 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const component = desired.unit.component;
     const role = COMPONENTS[component].role;
     const service = observed.services.get(name);
-    const tasksOfUnit = observed.running.filter((t) => t.group === `service:${name}` || t.family === name);
+    // A service of this name that the operator does not own: neither it nor its tasks are ever touched.
+    const foreign = service !== undefined && service.status === "ACTIVE" && !isManaged(service.tags);
+    const tasksOfUnit = foreign ? [] : observed.running.filter((t) => t.group === `service:${name}` || t.family === name);
     const stoppingTasks = observed.stopping.filter((t) => t.group === `service:${name}` || t.family === name);
 
     // Tasks that must not run: a second compactor, a second task for one ingester ordinal.
@@ -126,7 +128,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const configParameter = desired.taskDefinition.containerDefinitions?.flatMap((c) => c.secrets ?? []).find((s) => s.name === "LOKI_CONFIG")?.valueFrom;
     const configValue = configParameter ? observed.configs.get(configParameter) : undefined;
     const configCurrent = configValue === desired.lokiConfig;
-    if (!configCurrent) {
+    if (!configCurrent && !foreign) {
       drift("ConfigChanged", name, component, "rendered config", configValue === undefined ? "missing" : "edited", `${configParameter} ${configValue === undefined ? "does not exist" : "differs from the rendered Loki config"}`);
     }
 
@@ -140,7 +142,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
       drift("MissingService", name, component, "ACTIVE", "DRAINING", "the service was deleted and is draining; it is recreated once INACTIVE");
       return { ...base, state: "draining", service, taskDefinitionCurrent: false, ready: false };
     }
-    if (!isManaged(service.tags)) {
+    if (foreign) {
       drift("NameCollision", name, component, `tag ${TAGS.managedBy}`, "absent", "a service with this name exists but is not owned by the operator; it is left alone");
       return { ...base, state: "foreign", service, taskDefinitionCurrent: true, ready: false };
     }

@@ -203,6 +203,20 @@ describe("out-of-band edits", () => {
 });
 
 describe("name collisions", () => {
+  it("the tasks of a foreign service with a compactor's name are never stopped", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await op.ecs.send(new RegisterTaskDefinitionCommand({ family: "someone-else", networkMode: "awsvpc", requiresCompatibilities: ["FARGATE"], cpu: "256", memory: "512", containerDefinitions: [{ name: "app", image: "nginx" }] }));
+    await op.ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "demo-compactor", taskDefinition: "someone-else", desiredCount: 2, launchType: "FARGATE", networkConfiguration: network }));
+    op.cp.step(4);
+    for (let i = 0; i < 5; i++) {
+      const r = await checkedPass(op);
+      expect(r.writes.filter((w) => w.action === "StopTask")).toEqual([]);
+      expect(r.results[0]!.drifts.filter((d) => d.unit === "demo-compactor").map((d) => d.kind)).toEqual(["NameCollision"]);
+      op.cp.step(4);
+    }
+  });
+
   it("a pre-existing service with a stack's name is reported and never modified", async () => {
     const op = await operatorHarness();
     await op.putSpec(example("demo"));
