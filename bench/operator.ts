@@ -6,6 +6,8 @@ import { Writable } from "node:stream";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { readFileSync } from "node:fs";
+import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
+import { DiscoveryGateway } from "../src/aws/discovery-gateway.ts";
 import { EcsGateway } from "../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../src/aws/ssm-gateway.ts";
 import { WriteLimiter } from "../src/aws/write-limiter.ts";
@@ -35,7 +37,9 @@ async function main(): Promise<void> {
   const config = { ...cp.clientConfig, maxAttempts: 5 };
   const ecs = new ECSClient(config);
   const ssm = new SSMClient(config);
+  const discovery = new ServiceDiscoveryClient(config);
   for (let c = 0; c < CLUSTERS; c++) await ecs.send(new CreateClusterCommand({ clusterName: `logging-${c}` }));
+  await discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
   for (let i = 0; i < STACKS; i++) await ssm.send(new PutParameterCommand({ Name: `/lokistack/stack-${i}/spec`, Value: spec(i), Type: "String" }));
 
   const quiet = new Writable({ write: (_c, _e, done) => done() });
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
     prefix: "/lokistack",
     ecs: new EcsGateway(ecs),
     ssm: new SsmGateway(ssm),
+    discovery: new DiscoveryGateway(discovery),
     // The real budget would make converging 600 services take minutes by design; the bench measures the operator.
     limiter: new WriteLimiter({ service: { rate: 1e6, burst: 1e6 }, taskDefinition: { rate: 1e6, burst: 1e6 }, task: { rate: 1e6, burst: 1e6 }, tag: { rate: 1e6, burst: 1e6 }, parameter: { rate: 1e6, burst: 1e6 } }),
     logger: createLogger({ pretty: false, destination: quiet, level: "silent" }),
@@ -82,6 +87,8 @@ async function main(): Promise<void> {
     "ssm.GetParametersByPath": Math.ceil(params / 10),
     "ecs.DescribeServices": CLUSTERS * Math.ceil(servicesPerCluster / 10),
     "ecs.ListTasks": CLUSTERS * Math.ceil(tasksPerCluster / 100),
+    // One namespace shared by all stacks: one page of its services each pass.
+    "servicediscovery.ListServices": Math.ceil(services / 100),
   };
   const writes = Object.entries(convergeCalls.calls).filter(([k]) => /Create|Update|Register|Put|Delete|Stop|Tag/.test(k)).reduce((n, [, v]) => n + v, 0);
   console.log(`operator, ${STACKS} stacks on ${CLUSTERS} clusters: ${services} services, ${tasks} running tasks, ${params} parameters`);

@@ -1,7 +1,8 @@
-// The three SDK clients, configured once. Nothing but the endpoint differs
+// The SDK clients, configured once. Nothing but the endpoint differs
 // between AWS and the local control plane.
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { S3Client } from "@aws-sdk/client-s3";
+import { ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
 export interface AwsConfig {
@@ -16,6 +17,7 @@ export interface AwsClients {
   ecs: ECSClient;
   ssm: SSMClient;
   s3: S3Client;
+  discovery: ServiceDiscoveryClient;
 }
 
 export function makeClients(config: AwsConfig = {}): AwsClients {
@@ -41,5 +43,6 @@ export function makeClients(config: AwsConfig = {}): AwsClients {
     ecs: new ECSClient(common),
     ssm: new SSMClient(common),
     s3: new S3Client({ ...common, forcePathStyle: endpoint !== undefined }),
+    discovery: new ServiceDiscoveryClient(common),
   };
 }

@@ -1,7 +1,7 @@
 // A failed AWS call, typed: which service and action, the error code AWS
 // answered with, and whether trying again later may help.
 
-export type AwsServiceName = "ecs" | "ssm" | "s3";
+export type AwsServiceName = "ecs" | "ssm" | "s3" | "servicediscovery";
 
 const RETRYABLE = new Set([
   "ThrottlingException",

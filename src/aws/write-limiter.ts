@@ -3,7 +3,7 @@
 // register 1/s) so the operator never burns the account's budget that
 // deploy tools and people share with it.
 
-export type WriteKind = "service" | "taskDefinition" | "task" | "tag" | "parameter";
+export type WriteKind = "service" | "taskDefinition" | "task" | "tag" | "parameter" | "discovery";
 
 interface Bucket {
   tokens: number;
@@ -18,6 +18,7 @@ export const DEFAULT_WRITE_RATES: Record<WriteKind, { rate: number; burst: numbe
   task: { rate: 10, burst: 20 },
   tag: { rate: 5, burst: 10 },
   parameter: { rate: 3, burst: 5 },
+  discovery: { rate: 5, burst: 10 },
 };
 
 export class WriteLimiter {

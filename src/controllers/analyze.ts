@@ -26,6 +26,8 @@ export interface StackObservation {
   stoppedByOperator: ReadonlySet<string>;
   /** Config parameter values by name. */
   configs: Map<string, string>;
+  /** Cloud Map services of the stack's discovery namespace: name → ARN. */
+  registries: Map<string, string>;
 }
 
 export interface UnitAnalysis {
@@ -39,6 +41,10 @@ export interface UnitAnalysis {
   /** An existing ACTIVE revision with the desired content, if any. */
   matchingTaskDefinitionArn?: string;
   configCurrent: boolean;
+  /** The unit's Cloud Map service, when it exists. */
+  registryArn?: string;
+  /** Whether the ECS service registers its tasks in that Cloud Map service. */
+  discoveryCurrent: boolean;
   /** Its tasks that should not be running: extra singleton or ordinal tasks. */
   extraTasks: TaskSnapshot[];
   /** Tasks of this unit still on their way to STOPPED. */
@@ -132,8 +138,21 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
       drift("ConfigChanged", name, component, "rendered config", configValue === undefined ? "missing" : "edited", `${configParameter} ${configValue === undefined ? "does not exist" : "differs from the rendered Loki config"}`);
     }
 
+    const registryArn = observed.registries.get(name);
+    if (!registryArn && !foreign) {
+      drift("ServiceDiscoveryMissing", name, component, `Cloud Map service ${name}`, "missing", "no Cloud Map service of this name in the discovery namespace: its DNS name does not resolve");
+    }
     const matchingTaskDefinitionArn = observed.matchingTaskDefinitions.get(name);
-    const base = { desired, serviceDiffs: [], configCurrent, extraTasks, stoppingTasks, ...(matchingTaskDefinitionArn ? { matchingTaskDefinitionArn } : {}) };
+    const base = {
+      desired,
+      serviceDiffs: [],
+      configCurrent,
+      extraTasks,
+      stoppingTasks,
+      discoveryCurrent: false,
+      ...(matchingTaskDefinitionArn ? { matchingTaskDefinitionArn } : {}),
+      ...(registryArn ? { registryArn } : {}),
+    };
     if (!service || service.status === "INACTIVE") {
       drift("MissingService", name, component, "ACTIVE", "missing", "no such ECS service");
       return { ...base, state: "missing", taskDefinitionCurrent: false, ready: false };
@@ -176,6 +195,11 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
       );
     }
 
+    const discoveryCurrent = registryArn !== undefined && (service.serviceRegistries ?? []).some((r) => r.registryArn === registryArn);
+    if (registryArn && !discoveryCurrent) {
+      drift("ServiceDiscoveryMissing", name, component, registryArn, (service.serviceRegistries ?? []).map((r) => r.registryArn), "the service does not register its tasks in its Cloud Map service");
+    }
+
     const deployment = service.deployments?.find((d) => d.status === "PRIMARY");
     const settled = (t: TaskSnapshot) => t.lastStatus === "RUNNING" && (!currentTd?.hasHealthCheck || t.healthStatus === "HEALTHY");
     const ready =
@@ -184,7 +208,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
       (service.deployments?.length ?? 0) <= 1 &&
       (deployment?.rolloutState ?? "COMPLETED") === "COMPLETED" &&
       tasksOfUnit.filter((t) => t.group === `service:${name}`).every(settled);
-    return { ...base, state: "present", service, serviceDiffs, taskDefinitionCurrent, ready };
+    return { ...base, state: "present", service, serviceDiffs, taskDefinitionCurrent, discoveryCurrent, ready };
   });
 
   const desiredNames = new Set(units.map((u) => u.unit.name));

@@ -4,15 +4,18 @@
 // resumes, so nothing is done twice).
 import type { Logger } from "pino";
 import { AwsCallError } from "../aws/errors.ts";
+import type { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteKind, WriteLimiter } from "../aws/write-limiter.ts";
 import type { Observer } from "./observe.ts";
+import { PENDING_REGISTRY } from "./plan.ts";
 import type { Action } from "./types.ts";
 
 export interface ExecuteDeps {
   ecs: EcsGateway;
   ssm: SsmGateway;
+  discovery: DiscoveryGateway;
   observer: Observer;
   limiter: WriteLimiter;
   /** False once this replica may no longer act (lost lease, shutting down). */
@@ -30,6 +33,7 @@ export interface ExecuteResult {
 const WRITE_KIND: Record<Action["kind"], WriteKind> = {
   StopTask: "task",
   PutConfig: "parameter",
+  CreateDiscoveryService: "discovery",
   RegisterTaskDefinition: "taskDefinition",
   CreateService: "service",
   UpdateService: "service",
@@ -44,6 +48,8 @@ export function describeAction(a: Action): Record<string, unknown> {
       return { task: a.taskArn };
     case "PutConfig":
       return { parameter: a.parameter };
+    case "CreateDiscoveryService":
+      return { discoveryService: a.name };
     case "RegisterTaskDefinition":
       return { family: a.input.family };
     case "CreateService":
@@ -62,6 +68,9 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
   const done: Action[] = [];
   const registered = new Map<string, string>();
   const pin = (ref: string | undefined) => (ref && !ref.includes(":") ? (registered.get(ref) ?? ref) : ref);
+  const registries = new Map<string, string>();
+  const pinRegistries = (list: { registryArn?: string }[] | undefined) =>
+    list?.map((r) => (r.registryArn?.startsWith(PENDING_REGISTRY) ? { ...r, registryArn: registries.get(r.registryArn.slice(PENDING_REGISTRY.length)) ?? r.registryArn } : r));
   for (const action of actions) {
     await deps.limiter.acquire(WRITE_KIND[action.kind]);
     if (!deps.canWrite()) {
@@ -78,6 +87,9 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
         case "PutConfig":
           await deps.ssm.put(action.parameter, action.value);
           break;
+        case "CreateDiscoveryService":
+          registries.set(action.name, await deps.discovery.createService(action.name, action.namespaceId, action.tags));
+          break;
         case "RegisterTaskDefinition": {
           const td = await deps.ecs.registerTaskDefinition(action.input);
           deps.observer.remember(td, action.input.tags ?? []);
@@ -85,10 +97,14 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
           break;
         }
         case "CreateService":
-          await deps.ecs.createService({ ...action.input, taskDefinition: pin(action.input.taskDefinition) });
+          await deps.ecs.createService({ ...action.input, taskDefinition: pin(action.input.taskDefinition), serviceRegistries: pinRegistries(action.input.serviceRegistries) });
           break;
         case "UpdateService":
-          await deps.ecs.updateService({ ...action.input, ...(action.input.taskDefinition ? { taskDefinition: pin(action.input.taskDefinition) } : {}) });
+          await deps.ecs.updateService({
+            ...action.input,
+            ...(action.input.taskDefinition ? { taskDefinition: pin(action.input.taskDefinition) } : {}),
+            ...(action.input.serviceRegistries ? { serviceRegistries: pinRegistries(action.input.serviceRegistries) } : {}),
+          });
           break;
         case "DeleteService":
           await deps.ecs.deleteService(action.cluster, action.service);

@@ -15,6 +15,8 @@ import type { Action, Deferral, DriftKind } from "./types.ts";
 
 export interface PlanContext {
   cluster: string;
+  /** The stack's Cloud Map namespace id (services are created in it). */
+  namespaceId: string;
   /** Whether owned services that are no longer desired may be deleted (false under deletionPolicy retain for a deleted spec). */
   deleteOrphans: boolean;
 }
@@ -52,8 +54,12 @@ function topField(path: string): string {
   return path.split(/[.[]/)[0]!;
 }
 
+/** Prefix of a registry ARN still to be created in this pass: `cloudmap:<unit>`. */
+export const PENDING_REGISTRY = "cloudmap:";
+
 function kindOf(field: string): DriftKind {
   if (field === "desiredCount") return "DesiredCountChanged";
+  if (field === "serviceRegistries") return "ServiceDiscoveryMissing";
   if (field === "deploymentConfiguration") return "DeploymentConfigurationWeakened";
   if (field === "taskDefinition") return "TaskDefinitionChanged";
   return "ServiceSettingsChanged";
@@ -87,11 +93,19 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     if (parameter) actions.push({ kind: "PutConfig", unit: u.desired.unit.name, component: u.desired.unit.component, parameter, value: u.desired.lokiConfig, repairs: ["ConfigChanged"] });
   }
 
+  // 2b. Cloud Map services: DNS names for every unit, before any ECS service needs one.
+  for (const u of units) {
+    if (u.registryArn || u.state === "foreign") continue;
+    const name = u.desired.unit.name;
+    const tags = (u.desired.service.tags ?? []).filter((t) => t.key !== "lokistack.io/spec-hash");
+    actions.push({ kind: "CreateDiscoveryService", unit: name, component: u.desired.unit.component, name, namespaceId: ctx.namespaceId, tags, repairs: ["ServiceDiscoveryMissing"] });
+  }
+
   // Decide which units change this pass, then register only what they need.
   const changes = new Map<UnitAnalysis, "create" | "update">();
   const ordinals = units.filter((u) => u.desired.unit.component === "ingester");
   const needsChange = (u: UnitAnalysis) =>
-    u.state === "missing" || (u.state === "present" && (u.serviceDiffs.some((d) => topField(d.path) !== "tags") || !u.taskDefinitionCurrent));
+    u.state === "missing" || (u.state === "present" && (u.serviceDiffs.some((d) => topField(d.path) !== "tags") || !u.taskDefinitionCurrent || !u.discoveryCurrent));
 
   for (const u of units) {
     const name = u.desired.unit.name;
@@ -118,7 +132,8 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   const safetyOnly = (u: UnitAnalysis) =>
     u.state === "present" &&
     u.serviceDiffs.every((d) => topField(d.path) === "tags" || topField(d.path) === "deploymentConfiguration" || (d.path === "desiredCount" && Number(d.observed) > 1)) &&
-    u.taskDefinitionCurrent;
+    u.taskDefinitionCurrent &&
+    u.discoveryCurrent;
   for (const u of ordinals) if (needsChange(u) && safetyOnly(u)) changes.set(u, "update");
   const allOthersReady = (except: string) =>
     ordinals.every((o) => o.desired.unit.name === except || o.state === "missing" || o.ready) && ordinalOrphans.every((o) => o.name === except || o.tasks === 0 || o.service.desiredCount === 0);
@@ -159,12 +174,15 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     const name = u.desired.unit.name;
     const component = u.desired.unit.component;
     const taskDefinition = u.matchingTaskDefinitionArn ?? name;
+    // A registry not created yet is named by the unit; the executor pins the ARN it gets.
+    const registryArn = u.registryArn ?? `${PENDING_REGISTRY}${name}`;
     if (change === "create") {
-      actions.push({ kind: "CreateService", unit: name, component, input: { ...u.desired.service, taskDefinition }, repairs: ["MissingService"] });
+      actions.push({ kind: "CreateService", unit: name, component, input: { ...u.desired.service, taskDefinition, serviceRegistries: [{ registryArn }] }, repairs: ["MissingService"] });
       continue;
     }
     const fields = new Set(u.serviceDiffs.map((d) => topField(d.path)).filter((f) => f !== "tags" && UPDATABLE.has(f)));
     if (!u.taskDefinitionCurrent) fields.add("taskDefinition");
+    if (!u.discoveryCurrent) fields.add("serviceRegistries");
     // Weakened deployment safety is restored on its own first; a rollout waits for the next pass.
     const role = COMPONENTS[component].role;
     if (fields.has("deploymentConfiguration") && role !== "stateless") {
@@ -175,6 +193,8 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     const desired: Record<string, unknown> = { ...u.desired.service };
     for (const f of fields) {
       if (f === "taskDefinition") input.taskDefinition = taskDefinition;
+      // Registries someone else attached stay; the unit's own is added.
+      else if (f === "serviceRegistries") input.serviceRegistries = [...(u.service?.serviceRegistries ?? []).filter((r) => r.registryArn !== registryArn), { registryArn }];
       else if (f === "desiredCount") input.desiredCount = clampToAutoscaling(u);
       // A field the spec leaves unset but someone set (a placement rule) is cleared.
       else input[f] = desired[f] ?? CLEARED[f];
@@ -225,7 +245,7 @@ const DEPLOYING = new Set(["taskDefinition", "networkConfiguration", "platformVe
 
 /** Whether repairing the unit would make ECS start a task. */
 function startsTasks(u: UnitAnalysis): boolean {
-  if (u.state === "missing" || !u.taskDefinitionCurrent) return true;
+  if (u.state === "missing" || !u.taskDefinitionCurrent || !u.discoveryCurrent) return true;
   return u.serviceDiffs.some((d) => DEPLOYING.has(topField(d.path)) || (d.path === "desiredCount" && Number(d.observed) < Number(d.expected)));
 }
 

@@ -4,6 +4,7 @@
 import type { Service } from "@aws-sdk/client-ecs";
 import type { Parameter as SsmParameter } from "@aws-sdk/client-ssm";
 import type { Logger } from "pino";
+import type { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteLimiter } from "../aws/write-limiter.ts";
@@ -31,6 +32,7 @@ export interface ReconcilerOptions {
   prefix: string;
   ecs: EcsGateway;
   ssm: SsmGateway;
+  discovery: DiscoveryGateway;
   limiter: WriteLimiter;
   logger: Logger;
   observer?: Observer;
@@ -62,6 +64,12 @@ export interface PassOptions {
   mode: "apply" | "plan";
   /** Only these stacks (all when unset). */
   only?: readonly string[];
+}
+
+interface NamespaceObservation {
+  /** Undefined when no namespace of that name exists. */
+  id?: string;
+  services: Map<string, string>;
 }
 
 interface StackInput {
@@ -116,11 +124,18 @@ export class Reconciler {
     const clusters = new Map<string, StackInput[]>();
     for (const s of inputs) if (s.cluster) clusters.set(s.cluster, [...(clusters.get(s.cluster) ?? []), s]);
     const observations = new Map(await Promise.all([...clusters].map(async ([cluster, stacks]) => [cluster, await this.observeCluster(cluster, stacks)] as const)));
+    // Cloud Map: each discovery namespace's services, once per pass.
+    const namespaces = new Map<string, NamespaceObservation>();
+    for (const name of new Set(inputs.flatMap((s) => (s.stack ? [s.stack.spec.discovery.namespace] : [])))) {
+      const id = await this.opts.discovery.namespaceId(name);
+      namespaces.set(name, id ? { id, services: await this.opts.discovery.listServices(id) } : { services: new Map() });
+    }
 
     const results: StackResult[] = [];
     for (const s of inputs) {
       const t0 = performance.now();
-      const result = await this.reconcileStack(s, s.cluster ? observations.get(s.cluster) : undefined, byName, options);
+      const namespace = s.stack ? namespaces.get(s.stack.spec.discovery.namespace) : undefined;
+      const result = await this.reconcileStack(s, s.cluster ? observations.get(s.cluster) : undefined, namespace, byName, options);
       this.opts.metrics?.reconciled(s.name, result.error ? "error" : "success", (performance.now() - t0) / 1000);
       results.push(result);
     }
@@ -227,7 +242,7 @@ export class Reconciler {
     return observation;
   }
 
-  private async observeStack(s: StackInput, cluster: ClusterObservation, params: Map<string, SsmParameter>): Promise<StackObservation> {
+  private async observeStack(s: StackInput, cluster: ClusterObservation, namespace: NamespaceObservation | undefined, params: Map<string, SsmParameter>): Promise<StackObservation> {
     const mine = (t: TaskSnapshot) => isUnitOf(s.name, t.group.replace(/^service:/, "")) || isUnitOf(s.name, t.family);
     const services = new Map<string, Service>();
     for (const [name, svc] of cluster.services) if (isUnitOf(s.name, name)) services.set(name, svc);
@@ -259,10 +274,17 @@ export class Reconciler {
       stopping: cluster.stopping.filter(mine),
       stoppedByOperator: this.stoppedByOperator,
       configs,
+      registries: namespace?.services ?? new Map(),
     };
   }
 
-  private async reconcileStack(s: StackInput, cluster: ClusterObservation | undefined, params: Map<string, SsmParameter>, options: PassOptions): Promise<StackResult> {
+  private async reconcileStack(
+    s: StackInput,
+    cluster: ClusterObservation | undefined,
+    namespace: NamespaceObservation | undefined,
+    params: Map<string, SsmParameter>,
+    options: PassOptions,
+  ): Promise<StackResult> {
     const log = this.opts.logger.child({ stack: s.name });
     const spec = s.stack?.spec;
     const deleted = !s.spec;
@@ -295,10 +317,15 @@ export class Reconciler {
     }
 
     try {
-      const observed = await this.observeStack(s, cluster, params);
+      const observed = await this.observeStack(s, cluster, namespace, params);
       const analysis = analyze(s.name, s.units, observed);
       result.drifts = analysis.drifts;
-      const decided = plan(analysis, { cluster: cluster.cluster, deleteOrphans: true });
+      // Without its namespace a stack's components cannot find each other: build nothing for it.
+      const missingNamespace = s.stack && !namespace?.id ? s.stack.spec.discovery.namespace : undefined;
+      const decided = missingNamespace
+        ? { actions: [], deferrals: [{ unit: s.name, reason: `Cloud Map namespace '${missingNamespace}' not found: create it (a private DNS namespace in the stack's VPC) first` }] }
+        : plan(analysis, { cluster: cluster.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true });
+      if (missingNamespace) result.error = decided.deferrals[0]!.reason;
       result.planned = decided.actions;
       result.deferrals = decided.deferrals;
       for (const d of analysis.drifts) {
@@ -310,6 +337,7 @@ export class Reconciler {
         const executed = await execute(decided.actions, {
           ecs: this.opts.ecs,
           ssm: this.opts.ssm,
+          discovery: this.opts.discovery,
           observer: this.observer,
           limiter: this.opts.limiter,
           canWrite: this.canWrite,

@@ -14,6 +14,7 @@ export const DRIFT_KINDS = [
   "OrphanedService",
   "TagDrift",
   "ConfigChanged",
+  "ServiceDiscoveryMissing",
   "NameCollision",
 ] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
@@ -39,6 +40,7 @@ interface ActionBase {
 export type Action =
   | (ActionBase & { kind: "StopTask"; cluster: string; taskArn: string; reason: string })
   | (ActionBase & { kind: "PutConfig"; parameter: string; value: string })
+  | (ActionBase & { kind: "CreateDiscoveryService"; name: string; namespaceId: string; tags: Tag[] })
   | (ActionBase & { kind: "RegisterTaskDefinition"; input: RegisterTaskDefinitionCommandInput })
   | (ActionBase & { kind: "CreateService"; input: CreateServiceCommandInput })
   | (ActionBase & { kind: "UpdateService"; input: UpdateServiceCommandInput; fields: string[] })

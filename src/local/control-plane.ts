@@ -13,6 +13,7 @@ import { AwsError } from "./errors.ts";
 import { Faults, type FaultSettings, type ServiceName } from "./faults.ts";
 import { seededRandom } from "./random.ts";
 import { s3Action, s3ErrorXml, S3Service, type S3State } from "./s3.ts";
+import { DiscoveryService, type DiscoveryState } from "./servicediscovery.ts";
 import { SsmService, type SsmState } from "./ssm.ts";
 
 export interface LocalControlPlaneOptions {
@@ -35,6 +36,7 @@ export interface PersistedState {
   ecs: EcsState;
   ssm: SsmState;
   s3: S3State;
+  discovery?: DiscoveryState;
 }
 
 /** A call that changed (or tried to change) something, in order: what tests check invariants against. */
@@ -62,6 +64,8 @@ const WRITE_ACTIONS = new Set([
   "DeleteParameter",
   "DeleteParameters",
   "LabelParameterVersion",
+  "CreatePrivateDnsNamespace",
+  "CreateService",
 ]);
 
 export interface CallCounts {
@@ -84,6 +88,7 @@ const STOP_REASONS: Record<string, string> = {
 const TARGETS: Record<string, ServiceName> = {
   AmazonEC2ContainerServiceV20141113: "ecs",
   AmazonSSM: "ssm",
+  Route53AutoNaming_v20170314: "servicediscovery",
 };
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -103,6 +108,7 @@ export class LocalControlPlane {
   readonly ecs: EcsService;
   readonly ssm: SsmService;
   readonly s3: S3Service;
+  readonly discovery: DiscoveryService;
   readonly faults: Faults;
   readonly scheduler: Scheduler;
   private server?: Server;
@@ -121,7 +127,15 @@ export class LocalControlPlane {
     this.statePath = options.statePath;
     const random = seededRandom(options.seed ?? Date.now());
     const loaded = this.statePath && existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, "utf8")) as PersistedState) : undefined;
-    this.ecs = new EcsService(loaded?.ecs ?? emptyEcsState(), { region: this.region, account: this.account, random, now: nowSeconds });
+    const discoveryState = loaded?.discovery ?? { namespaces: {}, services: {} };
+    this.ecs = new EcsService(loaded?.ecs ?? emptyEcsState(), {
+      region: this.region,
+      account: this.account,
+      random,
+      now: nowSeconds,
+      registryExists: (arn) => Object.values(discoveryState.services).some((s) => s.arn === arn),
+    });
+    this.discovery = new DiscoveryService(discoveryState, this.region, this.account, random, nowSeconds, (arn) => this.ecs.instancesOf(arn));
     this.ssm = new SsmService(loaded?.ssm ?? { parameters: {} }, this.region, this.account, nowSeconds);
     this.s3 = new S3Service(loaded?.s3 ?? { buckets: {} }, nowSeconds);
     this.faults = new Faults(random);
@@ -218,7 +232,7 @@ export class LocalControlPlane {
   }
 
   snapshot(): PersistedState {
-    return { ecs: this.ecs.state, ssm: this.ssm.state, s3: this.s3.state };
+    return { ecs: this.ecs.state, ssm: this.ssm.state, s3: this.s3.state, discovery: this.discovery.state };
   }
 
   save(): void {
@@ -269,12 +283,12 @@ export class LocalControlPlane {
       }
       const fault = this.faults.check(service, action);
       if (fault) throw fault;
-      const result = service === "ecs" ? this.ecs.handle(action, input) : this.ssm.handle(action, input);
+      const result = service === "ecs" ? this.ecs.handle(action, input) : service === "ssm" ? this.ssm.handle(action, input) : this.discovery.handle(action, input);
       this.count(service, action);
       this.recordWrite(service, action, input, true);
       send(200, result);
     } catch (e) {
-      const err = e instanceof AwsError ? e : new AwsError(service === "ecs" ? "ServerException" : "InternalServerError", String(e), 500);
+      const err = e instanceof AwsError ? e : new AwsError(service === "ecs" ? "ServerException" : service === "ssm" ? "InternalServerError" : "InternalFailure", String(e), 500);
       this.count(service, action, err.code);
       this.recordWrite(service, action, input, false);
       send(err.status, { __type: err.code, message: err.message }, err.code);

@@ -3,7 +3,7 @@
 import { AwsError } from "./errors.ts";
 import type { Random } from "./random.ts";
 
-export type ServiceName = "ecs" | "ssm" | "s3";
+export type ServiceName = "ecs" | "ssm" | "s3" | "servicediscovery";
 
 /** A fraction of calls (0..1) per action, `service.Action` or `service.*` or `*`. */
 export type Rates = Record<string, number>;
@@ -128,5 +128,6 @@ function throttling(service: ServiceName): AwsError {
 function serverError(service: ServiceName): AwsError {
   if (service === "s3") return new AwsError("InternalError", "We encountered an internal error. Please try again.", 500);
   if (service === "ssm") return new AwsError("InternalServerError", "An error occurred on the server side.", 500);
+  if (service === "servicediscovery") return new AwsError("InternalFailure", "The request processing has failed because of an unknown error.", 500);
   return new AwsError("ServerException", "Service encountered an internal error.", 500);
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { DEFAULT_PREFIX, desiredUnits } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
@@ -31,7 +32,7 @@ export function describeDesired(stack: ResolvedStack): string[] {
   return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd());
 }
 
-/** Seeds a stack the way a person would: through the AWS APIs, so every client sees the same state. */
+/** Seeds a stack the way a person would (cluster, Cloud Map namespace, bucket, spec), through the AWS APIs. */
 export async function seedStack(cp: LocalControlPlane, file: string, prefix = DEFAULT_PREFIX): Promise<ResolvedStack> {
   const text = readFileSync(file, "utf8");
   const result = validateText(text);
@@ -41,6 +42,10 @@ export async function seedStack(cp: LocalControlPlane, file: string, prefix = DE
   const ssm = new SSMClient(cp.clientConfig);
   const s3 = new S3Client({ ...cp.clientConfig, forcePathStyle: true });
   await ecs.send(new CreateClusterCommand({ clusterName: stack.spec.cluster }));
+  const namespace = stack.spec.discovery.namespace;
+  if (!Object.values(cp.discovery.state.namespaces).some((n) => n.name === namespace)) {
+    await new ServiceDiscoveryClient(cp.clientConfig).send(new CreatePrivateDnsNamespaceCommand({ Name: namespace, Vpc: "vpc-0123456789abcdef0" }));
+  }
   if (!cp.s3.state.buckets[stack.spec.storage.s3.bucket]) await s3.send(new CreateBucketCommand({ Bucket: stack.spec.storage.s3.bucket }));
   await ssm.send(new PutParameterCommand({ Name: `${prefix}/${stack.name}/spec`, Value: text, Type: "String", Overwrite: true }));
   return stack;

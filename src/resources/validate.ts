@@ -28,7 +28,7 @@ const MAX_UNIT_NAME = 63;
 export function validateText(text: string, options: ValidateOptions = {}): ValidationResult {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, logLevel: "error" });
   } catch (e) {
     const message = e instanceof YAMLParseError ? e.message.split("\n")[0]! : String(e);
     return { ok: false, errors: [{ path: "(document)", message: `not valid YAML or JSON: ${message}` }], warnings: [] };

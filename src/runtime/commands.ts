@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { makeClients } from "../aws/clients.ts";
+import { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import { EcsGateway } from "../aws/ecs-gateway.ts";
 import { SsmGateway } from "../aws/ssm-gateway.ts";
 import { WriteLimiter } from "../aws/write-limiter.ts";
@@ -27,6 +28,7 @@ const SYMBOL: Record<Action["kind"], string> = {
   CreateService: "+",
   RegisterTaskDefinition: "+",
   PutConfig: "~",
+  CreateDiscoveryService: "+",
   UpdateService: "~",
   TagResource: "~",
   DeleteService: "-",
@@ -38,13 +40,13 @@ function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Rec
   const ssm = new SsmGateway(clients.ssm);
   const sink = new Writable({ write: (_c, _e, done) => done() });
   const logger = logLevel === "silent" ? createLogger({ pretty: false, destination: sink, level: "silent" }) : createLogger({ level: logLevel });
-  const reconciler = new Reconciler({ prefix: opts.prefix ?? DEFAULT_PREFIX, ecs: new EcsGateway(clients.ecs), ssm, limiter: new WriteLimiter(), logger });
+  const reconciler = new Reconciler({ prefix: opts.prefix ?? DEFAULT_PREFIX, ecs: new EcsGateway(clients.ecs), ssm, discovery: new DiscoveryGateway(clients.discovery), limiter: new WriteLimiter(), logger });
   return { reconciler, ssm };
 }
 
 function formatAction(a: Action): string {
   const details = Object.entries(describeAction(a))
-    .filter(([k]) => !["service", "family", "parameter"].includes(k) || a.kind === "PutConfig")
+    .filter(([k]) => !["service", "family", "parameter", "discoveryService"].includes(k) || a.kind === "PutConfig")
     .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`)
     .join(" ");
   return `${SYMBOL[a.kind]} ${a.kind} ${a.unit}${details ? ` (${details})` : ""}`;

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { makeClients, type AwsClients } from "../aws/clients.ts";
+import { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import { EcsGateway } from "../aws/ecs-gateway.ts";
 import { S3Gateway } from "../aws/s3-gateway.ts";
 import { SsmGateway } from "../aws/ssm-gateway.ts";
@@ -62,6 +63,7 @@ export function createOperator(config: OperatorConfig = {}): Operator {
     prefix,
     ecs,
     ssm,
+    discovery: new DiscoveryGateway(clients.discovery),
     limiter: new WriteLimiter(),
     logger,
     metrics,

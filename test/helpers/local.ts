@@ -1,6 +1,7 @@
 // Starts the embedded control plane for a test and builds real SDK clients for it.
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { S3Client } from "@aws-sdk/client-s3";
+import { ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import { afterEach } from "vitest";
@@ -11,6 +12,7 @@ export interface Harness {
   ecs: ECSClient;
   ssm: SSMClient;
   s3: S3Client;
+  discovery: ServiceDiscoveryClient;
 }
 
 const running: LocalControlPlane[] = [];
@@ -28,6 +30,7 @@ export async function harness(options: LocalControlPlaneOptions & { attempts?: n
     ecs: new ECSClient({ ...cp.clientConfig, ...retry }),
     ssm: new SSMClient({ ...cp.clientConfig, ...retry }),
     s3: new S3Client({ ...cp.clientConfig, ...retry, forcePathStyle: true }),
+    discovery: new ServiceDiscoveryClient({ ...cp.clientConfig, ...retry }),
   };
 }
 

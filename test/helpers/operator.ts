@@ -5,6 +5,8 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
+import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
+import { DiscoveryGateway } from "../../src/aws/discovery-gateway.ts";
 import { EcsGateway } from "../../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../../src/aws/ssm-gateway.ts";
 import { WriteLimiter } from "../../src/aws/write-limiter.ts";
@@ -48,6 +50,7 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
     prefix: "/lokistack",
     ecs: new EcsGateway(ecsClient),
     ssm: new SsmGateway(ssmClient, async () => {}),
+    discovery: new DiscoveryGateway(new ServiceDiscoveryClient({ ...h.cp.clientConfig, ...retry })),
     limiter: new WriteLimiter({ service: { rate: 1000, burst: 1000 }, taskDefinition: { rate: 1000, burst: 1000 }, task: { rate: 1000, burst: 1000 }, tag: { rate: 1000, burst: 1000 }, parameter: { rate: 1000, burst: 1000 } }),
     logger: createLogger({ pretty: false, destination, level: "debug" }),
     now: () => now,
@@ -57,6 +60,10 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
     const stackName = name ?? /name: (\S+)/.exec(text)![1]!;
     const cluster = /cluster: (\S+)/.exec(text)![1]!;
     await h.ecs.send(new CreateClusterCommand({ clusterName: cluster }));
+    const namespace = /namespace: ([a-z0-9.-]+)/.exec(text)?.[1];
+    if (namespace && !Object.values(h.cp.discovery.state.namespaces).some((n) => n.name === namespace)) {
+      await h.discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: namespace, Vpc: "vpc-0123456789abcdef0" }));
+    }
     const bucket = /bucket: ([a-z0-9.-]+)/.exec(text)?.[1];
     if (bucket && !h.cp.s3.state.buckets[bucket]) await h.s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await h.ssm.send(new PutParameterCommand({ Name: `/lokistack/${stackName}/spec`, Value: text, Type: type, Overwrite: true }));

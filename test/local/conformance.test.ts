@@ -320,3 +320,26 @@ describe("S3", () => {
   });
 });
 
+
+describe("Cloud Map", () => {
+  it("creates namespaces and services, refuses duplicates, and counts the running tasks ECS registers", async () => {
+    const { ecs, discovery, cp } = await harness({ paused: true });
+    const { CreatePrivateDnsNamespaceCommand, CreateServiceCommand: CreateDiscoveryServiceCommand, ListNamespacesCommand, ListServicesCommand: ListDiscoveryServicesCommand } = await import("@aws-sdk/client-servicediscovery");
+    await discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
+    expect((await rejection(discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" })))).name).toBe("NamespaceAlreadyExists");
+    const ns = (await discovery.send(new ListNamespacesCommand({ Filters: [{ Name: "NAME", Values: ["loki.internal"], Condition: "EQ" }] }))).Namespaces!;
+    expect(ns.map((n) => n.Name)).toEqual(["loki.internal"]);
+    const created = await discovery.send(new CreateDiscoveryServiceCommand({ Name: "web", NamespaceId: ns[0]!.Id, DnsConfig: { RoutingPolicy: "MULTIVALUE", DnsRecords: [{ Type: "A", TTL: 10 }] } }));
+    expect((await rejection(discovery.send(new CreateDiscoveryServiceCommand({ Name: "web", NamespaceId: ns[0]!.Id })))).name).toBe("ServiceAlreadyExists");
+    expect((await rejection(discovery.send(new CreateDiscoveryServiceCommand({ Name: "x", NamespaceId: "ns-nope" })))).name).toBe("NamespaceNotFound");
+
+    await ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
+    await ecs.send(new RegisterTaskDefinitionCommand(taskDefinitionInput("app")));
+    const unknown = await rejection(ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "web", taskDefinition: "app", desiredCount: 2, launchType: "FARGATE", networkConfiguration: network, serviceRegistries: [{ registryArn: "arn:aws:servicediscovery:us-east-1:123456789012:service/srv-nope" }] })));
+    expect(unknown.name).toBe("InvalidParameterException");
+    await ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "web", taskDefinition: "app", desiredCount: 2, launchType: "FARGATE", networkConfiguration: network, serviceRegistries: [{ registryArn: created.Service!.Arn }] }));
+    cp.step(4);
+    const listed = await discovery.send(new ListDiscoveryServicesCommand({ Filters: [{ Name: "NAMESPACE_ID", Values: [ns[0]!.Id!], Condition: "EQ" }] }));
+    expect(listed.Services!.map((s) => [s.Name, s.InstanceCount])).toEqual([["web", 2]]);
+  });
+});

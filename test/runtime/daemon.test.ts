@@ -11,6 +11,7 @@ import { createLogger } from "../../src/runtime/logger.ts";
 import { createOperator } from "../../src/runtime/operator.ts";
 import { harness, type Harness } from "../helpers/local.ts";
 import { example, type LogLine } from "../helpers/operator.ts";
+import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -18,6 +19,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 async function seeded(spec = example("demo")): Promise<Harness> {
   const h = await harness({ tickMs: 20 });
   await h.ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
+  await h.discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
   await h.s3.send(new CreateBucketCommand({ Bucket: "lokistack-operator" }));
   await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: spec, Type: "String" }));
   return h;

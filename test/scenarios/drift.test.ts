@@ -2,6 +2,7 @@
 // is detected and repaired in the first pass after it appears; the safety
 // invariants hold throughout and the operator touches only what it owns.
 import {
+  CreateClusterCommand,
   CreateServiceCommand,
   DeleteServiceCommand,
   DescribeTaskDefinitionCommand,
@@ -27,7 +28,7 @@ const kinds = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.drif
 const actionsOf = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.done.map((a) => `${a.kind} ${a.unit}`);
 
 describe("steady state", () => {
-  it("a converged stack costs 3 read calls and zero writes per pass", async () => {
+  it("a converged stack costs 4 read calls and zero writes per pass", async () => {
     const op = await convergedDemo();
     op.cp.resetCalls();
     for (let i = 0; i < 3; i++) {
@@ -36,8 +37,8 @@ describe("steady state", () => {
       expect(r.results[0]!.drifts).toEqual([]);
       op.cp.step(3);
     }
-    // Per pass: one GetParametersByPath page, one DescribeServices (6 names), one ListTasks.
-    expect(op.cp.calls().calls).toEqual({ "ssm.GetParametersByPath": 3, "ecs.DescribeServices": 3, "ecs.ListTasks": 3 });
+    // Per pass: one GetParametersByPath page, one DescribeServices (6 names), one ListTasks, one Cloud Map ListServices.
+    expect(op.cp.calls().calls).toEqual({ "ssm.GetParametersByPath": 3, "ecs.DescribeServices": 3, "ecs.ListTasks": 3, "servicediscovery.ListServices": 3 });
   });
 });
 
@@ -199,6 +200,38 @@ describe("out-of-band edits", () => {
     expect(kinds(r)).toEqual(["NameCollision"]);
     expect(ecsWrites(r.writes)).toEqual([]);
     expect(r.results[0]!.status!.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", reason: "ResourceNotOwned" });
+  });
+});
+
+describe("service discovery", () => {
+  it("every unit gets its Cloud Map service and registers its tasks there", async () => {
+    const op = await convergedDemo();
+    const services = Object.values(op.cp.discovery.state.services);
+    expect(services.map((s) => s.name).sort()).toEqual(["demo-compactor", "demo-distributor", "demo-index-gateway", "demo-ingester-0", "demo-querier", "demo-query-frontend"]);
+    expect(services.every((s) => s.tags.some((t) => t.Key === "lokistack.io/managed-by"))).toBe(true);
+    for (const s of services) {
+      expect(op.cp.ecs.state.services[`logging/${s.name}`]!.serviceRegistries).toEqual([{ registryArn: s.arn }]);
+      expect(op.cp.ecs.instancesOf(s.arn)).toBe(1);
+    }
+  });
+
+  it("a service whose registry was removed by hand registers again", async () => {
+    const op = await convergedDemo();
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", serviceRegistries: [] }));
+    const r = await checkedPass(op);
+    expect(kinds(r)).toEqual(["ServiceDiscoveryMissing"]);
+    expect(r.results[0]!.done).toMatchObject([{ kind: "UpdateService", unit: "demo-querier", fields: ["serviceRegistries"] }]);
+    await converge(op, "demo");
+  });
+
+  it("without its Cloud Map namespace a stack builds nothing and says why", async () => {
+    const op = await operatorHarness();
+    await op.ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
+    await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo").replace("namespace: loki.internal", "namespace: missing.internal"), Type: "String" }));
+    const r = await checkedPass(op);
+    expect(ecsWrites(r.writes)).toEqual([]);
+    expect(r.results[0]!.error).toContain("Cloud Map namespace 'missing.internal' not found");
+    expect(r.results[0]!.status!.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", message: expect.stringContaining("missing.internal") });
   });
 });
 

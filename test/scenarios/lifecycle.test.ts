@@ -117,7 +117,7 @@ describe("ingester ordinals in a 1x.small stack", () => {
     const created: string[][] = [];
     for (let i = 0; i < 40; i++) {
       const r = await checkedPass(op);
-      created.push(r.writes.filter((w) => w.action === "CreateService" && /ingester/.test(w.target)).map((w) => w.target));
+      created.push(r.writes.filter((w) => w.service === "ecs" && w.action === "CreateService" && /ingester/.test(w.target)).map((w) => w.target));
       op.cp.step(4);
     }
     expect(created.filter((c) => c.length > 0)).toEqual([["prod-logs-ingester-0"], ["prod-logs-ingester-1"], ["prod-logs-ingester-2"]]);

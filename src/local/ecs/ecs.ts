@@ -52,6 +52,8 @@ export interface EcsOptions {
   account: string;
   random: Random;
   now: () => number;
+  /** Whether a Cloud Map service ARN exists (ECS refuses unknown service registries). */
+  registryExists?: (arn: string) => boolean;
 }
 
 export class EcsService {
@@ -267,6 +269,22 @@ export class EcsService {
     if (vpc && (vpc.securityGroups?.length ?? 0) > 5) throw invalidParameter("securityGroups can have at most 5 items.");
   }
 
+  private checkRegistries(registries: unknown): unknown[] {
+    const list_ = list<{ registryArn?: string }>(registries);
+    for (const r of list_) {
+      if (!r.registryArn || !(this.opts.registryExists?.(r.registryArn) ?? true)) {
+        throw invalidParameter(`The service registry ${r.registryArn ?? "(none)"} does not exist.`);
+      }
+    }
+    return list_;
+  }
+
+  /** Running tasks of services registered in a Cloud Map service: its instance count. */
+  instancesOf(registryArn: string): number {
+    const services = Object.values(this.state.services).filter((s) => s.serviceRegistries.some((r) => (r as { registryArn?: string }).registryArn === registryArn));
+    return Object.values(this.state.tasks).filter((t) => t.lastStatus === "RUNNING" && services.some((s) => s.cluster === t.cluster && s.name === t.service)).length;
+  }
+
   private deploymentConfiguration(input: unknown, base?: ServiceState["deploymentConfiguration"]): ServiceState["deploymentConfiguration"] {
     const dc = (input ?? {}) as Partial<ServiceState["deploymentConfiguration"]>;
     const out = {
@@ -334,7 +352,7 @@ export class EcsService {
       availabilityZoneRebalancing: str(input, "availabilityZoneRebalancing") ?? "ENABLED",
       ...(typeof input.healthCheckGracePeriodSeconds === "number" ? { healthCheckGracePeriodSeconds: input.healthCheckGracePeriodSeconds } : {}),
       loadBalancers: list(input.loadBalancers),
-      serviceRegistries: list(input.serviceRegistries),
+      serviceRegistries: this.checkRegistries(input.serviceRegistries),
       placementConstraints: list(input.placementConstraints),
       placementStrategy: list(input.placementStrategy),
       tags,
@@ -385,6 +403,12 @@ export class EcsService {
     if (typeof input.enableECSManagedTags === "boolean") s.enableECSManagedTags = input.enableECSManagedTags;
     if (typeof input.enableExecuteCommand === "boolean") s.enableExecuteCommand = input.enableExecuteCommand;
     if (typeof input.healthCheckGracePeriodSeconds === "number") s.healthCheckGracePeriodSeconds = input.healthCheckGracePeriodSeconds;
+    if (input.serviceRegistries !== undefined) {
+      const next = this.checkRegistries(input.serviceRegistries);
+      // A change of registries starts a deployment, so new tasks register.
+      if (JSON.stringify(next) !== JSON.stringify(s.serviceRegistries)) redeploy = true;
+      s.serviceRegistries = next;
+    }
     if (input.placementConstraints !== undefined) s.placementConstraints = list(input.placementConstraints);
     if (input.placementStrategy !== undefined) s.placementStrategy = list(input.placementStrategy);
     if (input.capacityProviderStrategy !== undefined) s.capacityProviderStrategy = list(input.capacityProviderStrategy);
