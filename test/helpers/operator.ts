@@ -51,7 +51,7 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
     ecs: new EcsGateway(ecsClient),
     ssm: new SsmGateway(ssmClient, async () => {}),
     discovery: new DiscoveryGateway(new ServiceDiscoveryClient({ ...h.cp.clientConfig, ...retry })),
-    limiter: new WriteLimiter({ service: { rate: 1000, burst: 1000 }, taskDefinition: { rate: 1000, burst: 1000 }, task: { rate: 1000, burst: 1000 }, tag: { rate: 1000, burst: 1000 }, parameter: { rate: 1000, burst: 1000 } }),
+    limiter: new WriteLimiter({ service: { rate: 1000, burst: 1000 }, taskDefinition: { rate: 1000, burst: 1000 }, task: { rate: 1000, burst: 1000 }, tag: { rate: 1000, burst: 1000 }, parameter: { rate: 1000, burst: 1000 }, discovery: { rate: 1000, burst: 1000 } }),
     logger: createLogger({ pretty: false, destination, level: "debug" }),
     now: () => now,
     ...(opts.canWrite ? { canWrite: opts.canWrite } : {}),
