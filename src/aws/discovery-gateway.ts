@@ -2,6 +2,8 @@
 // pass), create a service for a unit. ECS then registers each task's IP in it.
 import {
   CreateServiceCommand,
+  DeleteServiceCommand,
+  ListTagsForResourceCommand,
   ListNamespacesCommand,
   ListServicesCommand,
   type ServiceDiscoveryClient,
@@ -45,6 +47,17 @@ export class DiscoveryGateway {
       NextToken = page.NextToken;
     } while (NextToken);
     return out;
+  }
+
+  async tags(arn: string): Promise<Tag[]> {
+    const r = await awsCall("servicediscovery", "ListTagsForResource", () => this.client.send(new ListTagsForResourceCommand({ ResourceARN: arn })));
+    return (r.Tags ?? []).map((t) => ({ key: t.Key, value: t.Value }));
+  }
+
+  /** Deletes a service by ARN (Cloud Map refuses while ECS still has instances registered). */
+  async deleteService(arn: string): Promise<void> {
+    const id = arn.slice(arn.lastIndexOf("/") + 1);
+    await awsCall("servicediscovery", "DeleteService", () => this.client.send(new DeleteServiceCommand({ Id: id })));
   }
 
   /** A service with A records (one per task, multivalue) and ECS-reported health; returns its ARN. */

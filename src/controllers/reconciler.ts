@@ -126,7 +126,8 @@ export class Reconciler {
     const observations = new Map(await Promise.all([...clusters].map(async ([cluster, stacks]) => [cluster, await this.observeCluster(cluster, stacks)] as const)));
     // Cloud Map: each discovery namespace's services, once per pass.
     const namespaces = new Map<string, NamespaceObservation>();
-    for (const name of new Set(inputs.flatMap((s) => (s.stack ? [s.stack.spec.discovery.namespace] : [])))) {
+    const namespaceOf = (s: StackInput) => s.stack?.spec.discovery.namespace ?? (s.spec ? undefined : s.previous?.namespace);
+    for (const name of new Set(inputs.flatMap((s) => namespaceOf(s) ?? []))) {
       const id = await this.opts.discovery.namespaceId(name);
       namespaces.set(name, id ? { id, services: await this.opts.discovery.listServices(id) } : { services: new Map() });
     }
@@ -134,7 +135,8 @@ export class Reconciler {
     const results: StackResult[] = [];
     for (const s of inputs) {
       const t0 = performance.now();
-      const namespace = s.stack ? namespaces.get(s.stack.spec.discovery.namespace) : undefined;
+      const ns = namespaceOf(s);
+      const namespace = ns ? namespaces.get(ns) : undefined;
       const result = await this.reconcileStack(s, s.cluster ? observations.get(s.cluster) : undefined, namespace, byName, options);
       this.opts.metrics?.reconciled(s.name, result.error ? "error" : "success", (performance.now() - t0) / 1000);
       results.push(result);
@@ -353,7 +355,7 @@ export class Reconciler {
       for (const d of decided.deferrals) log.info({ event: "deferred", unit: d.unit, reason: d.reason }, `deferred ${d.unit}`);
 
       if (mode === "deleted" && analysis.orphans.length === 0 && [...observed.services.values()].every((svc) => svc.status !== "DRAINING")) {
-        if (acting) await this.finishDeletion(s, params, log);
+        if (acting) await this.finishDeletion(s, namespace, params, log);
         return result;
       }
       const ready = new Set(analysis.units.filter((u) => u.ready).map((u) => u.desired.unit.name));
@@ -365,7 +367,16 @@ export class Reconciler {
     }
   }
 
-  private async finishDeletion(s: StackInput, params: Map<string, SsmParameter>, log: Logger): Promise<void> {
+  private async finishDeletion(s: StackInput, namespace: NamespaceObservation | undefined, params: Map<string, SsmParameter>, log: Logger): Promise<void> {
+    // Its Cloud Map services, once ECS has deregistered every task; only those carrying the ownership tag.
+    for (const [name, arn] of namespace?.services ?? []) {
+      if (!isUnitOf(s.name, name)) continue;
+      const tags = await this.opts.discovery.tags(arn);
+      if (!tags.some((t) => t.key === "lokistack.io/managed-by" && t.value === "ecs-lokistack-operator")) continue;
+      await this.opts.limiter.acquire("discovery");
+      await this.opts.discovery.deleteService(arn);
+      log.info({ event: "action", unit: name, action: "DeleteDiscoveryService", result: "ok" }, `DeleteDiscoveryService ${name}`);
+    }
     const configPrefix = `${this.opts.prefix}/${s.name}/config/`;
     for (const name of params.keys()) if (name.startsWith(configPrefix)) await this.opts.ssm.delete(name);
     await this.opts.ssm.delete(`${this.opts.prefix}/${s.name}/status`);
@@ -382,6 +393,7 @@ export class Reconciler {
       generation: s.spec?.Version ?? s.previous?.observedGeneration ?? 0,
       ...(s.appliedGeneration !== undefined ? { appliedGeneration: s.appliedGeneration } : {}),
       ...(s.cluster ? { cluster: s.cluster } : {}),
+      ...(spec ? { namespace: spec.discovery.namespace } : s.previous?.namespace ? { namespace: s.previous.namespace } : {}),
       ...(spec ? { deletionPolicy: spec.deletionPolicy } : s.previous?.deletionPolicy ? { deletionPolicy: s.previous.deletionPolicy } : {}),
       invalid: s.errors,
       warnings: s.warnings,

@@ -31,6 +31,8 @@ export interface StackStatus {
   /** The generation being converged to: the newest valid one. */
   appliedGeneration?: number;
   cluster?: string;
+  /** The Cloud Map namespace, so a deleted stack's discovery services can be found. */
+  namespace?: string;
   deletionPolicy?: "retain" | "delete";
   conditions: Condition[];
   components: Record<string, ComponentCounts>;
@@ -45,6 +47,7 @@ export interface StatusInput {
   generation: number;
   appliedGeneration?: number;
   cluster?: string;
+  namespace?: string;
   deletionPolicy?: "retain" | "delete";
   invalid: Issue[];
   warnings: Issue[];
@@ -123,6 +126,7 @@ export function buildStatus(input: StatusInput): StackStatus {
     observedGeneration: input.generation,
     ...(input.appliedGeneration !== undefined ? { appliedGeneration: input.appliedGeneration } : {}),
     ...(input.cluster ? { cluster: input.cluster } : {}),
+    ...(input.namespace ? { namespace: input.namespace } : {}),
     ...(input.deletionPolicy ? { deletionPolicy: input.deletionPolicy } : {}),
     conditions,
     components,

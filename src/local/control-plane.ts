@@ -227,7 +227,7 @@ export class LocalControlPlane {
 
   private recordWrite(service: ServiceName, action: string, input: Record<string, unknown>, ok: boolean): void {
     if (!WRITE_ACTIONS.has(action)) return;
-    const target = [input.service, input.serviceName, input.task, input.resourceArn, input.family, input.taskDefinition, input.Name, input.clusterName].find((v) => typeof v === "string") as string | undefined;
+    const target = [input.service, input.serviceName, input.task, input.resourceArn, input.family, input.taskDefinition, input.Name, input.Id, input.clusterName].find((v) => typeof v === "string") as string | undefined;
     this.writeLog.push({ service, action, target: target ?? "", ...(typeof input.cluster === "string" ? { cluster: input.cluster } : {}), ok });
   }
 

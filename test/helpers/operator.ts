@@ -90,6 +90,7 @@ export async function checkedPass(op: OperatorHarness, options: Partial<PassOpti
   const state = op.cp.ecs.state;
   const ownedServices = new Set(Object.values(state.services).filter((s) => isManagedTags(s.tags)).map((s) => s.name));
   const ownedFamilies = new Set(Object.values(state.taskDefinitions).flat().filter((t) => isManagedTags(t.tags)).map((t) => t.family));
+  const ownedRegistries = new Set(Object.values(op.cp.discovery.state.services).filter((s) => s.tags.some((t) => t.Key === "lokistack.io/managed-by" && t.Value === "ecs-lokistack-operator")).map((s) => s.id));
   const before = op.cp.writes().length;
   const results = await op.pass(options);
   const writes = op.cp.writes().slice(before);
@@ -97,6 +98,10 @@ export async function checkedPass(op: OperatorHarness, options: Partial<PassOpti
   const registered = new Set(writes.filter((w) => w.action === "RegisterTaskDefinition" && w.ok).map((w) => w.target));
   for (const w of writes) {
     const name = w.target.slice(w.target.lastIndexOf("/") + 1);
+    if (w.service === "servicediscovery") {
+      if (w.action === "DeleteService" && !ownedRegistries.has(w.target)) throw new Error(`operator deleted Cloud Map service ${w.target}, which it does not own`);
+      continue;
+    }
     if (["UpdateService", "DeleteService", "TagResource", "UntagResource"].includes(w.action)) {
       if (!ownedServices.has(name) && !created.has(name)) throw new Error(`operator wrote ${w.action} to ${w.target}, which it does not own`);
     }

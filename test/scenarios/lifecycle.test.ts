@@ -99,6 +99,7 @@ describe("deleting the spec", () => {
     }
     expect(Object.values(op.cp.ecs.state.services).map((s) => s.status).every((s) => s !== "ACTIVE")).toBe(true);
     expect(Object.keys(op.cp.ssm.state.parameters)).toEqual([]);
+    expect(Object.values(op.cp.discovery.state.services)).toEqual([]);
     expect(op.logs).toContainEqual(expect.objectContaining({ event: "stack.deleted", deletionPolicy: "delete" }));
   });
 });
