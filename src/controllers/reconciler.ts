@@ -9,6 +9,7 @@ import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteLimiter } from "../aws/write-limiter.ts";
 import { canonicalJson } from "../resources/hash.ts";
+import { isManaged } from "../resources/tags.ts";
 import type { Issue } from "../resources/issues.ts";
 import { canonicalTaskDefinition } from "../resources/normalize.ts";
 import { desiredUnits, type DesiredUnit } from "../resources/render.ts";
@@ -372,7 +373,7 @@ export class Reconciler {
     for (const [name, arn] of namespace?.services ?? []) {
       if (!isUnitOf(s.name, name)) continue;
       const tags = await this.opts.discovery.tags(arn);
-      if (!tags.some((t) => t.key === "lokistack.io/managed-by" && t.value === "ecs-lokistack-operator")) continue;
+      if (!isManaged(tags)) continue;
       await this.opts.limiter.acquire("discovery");
       await this.opts.discovery.deleteService(arn);
       log.info({ event: "action", unit: name, action: "DeleteDiscoveryService", result: "ok" }, `DeleteDiscoveryService ${name}`);
@@ -385,7 +386,7 @@ export class Reconciler {
 
   private async report(s: StackInput, result: StackResult, observed: StackObservation | undefined, orphans: string[], log: Logger, writes: boolean, ready: ReadonlySet<string> = new Set()): Promise<StackResult> {
     const owned = [...(observed?.services.values() ?? [])]
-      .filter((svc) => svc.status === "ACTIVE" && svc.tags?.some((t) => t.key === "lokistack.io/managed-by"))
+      .filter((svc) => svc.status === "ACTIVE" && isManaged(svc.tags))
       .map((svc) => svc.serviceName!);
     const spec = s.stack?.spec;
     const status = buildStatus({

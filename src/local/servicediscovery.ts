@@ -3,6 +3,7 @@
 // through which Loki's components find each other. ECS registers task IPs in
 // the services it is given as serviceRegistries.
 import { AwsError } from "./errors.ts";
+import { pageOf } from "./paging.ts";
 import { hexId, type Random } from "./random.ts";
 
 export interface NamespaceState {
@@ -36,11 +37,8 @@ type Filter = { Name?: string; Values?: string[]; Condition?: string };
 const invalid = (message: string) => new AwsError("InvalidInput", message);
 
 function page<T>(items: T[], input: Input): { items: T[]; NextToken?: string } {
-  const max = typeof input.MaxResults === "number" ? input.MaxResults : 100;
-  if (max < 1 || max > 100) throw invalid("MaxResults must be between 1 and 100.");
-  const start = typeof input.NextToken === "string" ? Number(Buffer.from(input.NextToken, "base64url").toString()) : 0;
-  const slice = items.slice(start, start + max);
-  return { items: slice, ...(start + max < items.length ? { NextToken: Buffer.from(String(start + max)).toString("base64url") } : {}) };
+  const { items: slice, next } = pageOf(items, input.MaxResults, input.NextToken, 100, invalid);
+  return { items: slice, ...(next ? { NextToken: next } : {}) };
 }
 
 function matches(filters: Filter[] | undefined, values: Record<string, string>): boolean {

@@ -11,6 +11,7 @@ import { EcsGateway } from "../../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../../src/aws/ssm-gateway.ts";
 import { WriteLimiter } from "../../src/aws/write-limiter.ts";
 import { Reconciler, type PassOptions, type StackResult } from "../../src/controllers/reconciler.ts";
+import { isManaged } from "../../src/resources/tags.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { harness, type Harness } from "./local.ts";
 import { NOW } from "./specs.ts";
@@ -80,7 +81,6 @@ export interface PassRecord {
   writes: ReturnType<Harness["cp"]["writes"]>;
 }
 
-const isManagedTags = (tags: { key: string; value: string }[]) => tags.some((t) => t.key === "lokistack.io/managed-by" && t.value === "ecs-lokistack-operator");
 
 /**
  * One operator pass, checked: every write it made touched only resources that
@@ -88,9 +88,9 @@ const isManagedTags = (tags: { key: string; value: string }[]) => tags.some((t) 
  */
 export async function checkedPass(op: OperatorHarness, options: Partial<PassOptions> = {}): Promise<PassRecord> {
   const state = op.cp.ecs.state;
-  const ownedServices = new Set(Object.values(state.services).filter((s) => isManagedTags(s.tags)).map((s) => s.name));
-  const ownedFamilies = new Set(Object.values(state.taskDefinitions).flat().filter((t) => isManagedTags(t.tags)).map((t) => t.family));
-  const ownedRegistries = new Set(Object.values(op.cp.discovery.state.services).filter((s) => s.tags.some((t) => t.Key === "lokistack.io/managed-by" && t.Value === "ecs-lokistack-operator")).map((s) => s.id));
+  const ownedServices = new Set(Object.values(state.services).filter((s) => isManaged(s.tags)).map((s) => s.name));
+  const ownedFamilies = new Set(Object.values(state.taskDefinitions).flat().filter((t) => isManaged(t.tags)).map((t) => t.family));
+  const ownedRegistries = new Set(Object.values(op.cp.discovery.state.services).filter((s) => isManaged(s.tags.map((t) => ({ key: t.Key, value: t.Value })))).map((s) => s.id));
   const before = op.cp.writes().length;
   const results = await op.pass(options);
   const writes = op.cp.writes().slice(before);

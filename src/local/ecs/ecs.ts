@@ -1,6 +1,7 @@
 // The simulated ECS API: the actions the operator and its tests use, with the
 // real batch limits, error names and service semantics.
 import { AwsError, clientException, invalidParameter } from "../errors.ts";
+import { pageOf } from "../paging.ts";
 import { hexId, type Random } from "../random.ts";
 import {
   isLive,
@@ -36,15 +37,8 @@ function list<T = unknown>(v: unknown): T[] {
 const lastSegment = (v: string) => (v.startsWith("arn:") ? v.slice(v.lastIndexOf("/") + 1) : v);
 
 function page<T>(items: T[], input: Input, defaultMax: number): { items: T[]; nextToken?: string } {
-  const max = input.maxResults === undefined ? defaultMax : Number(input.maxResults);
-  if (!Number.isInteger(max) || max < 1 || max > 100) throw invalidParameter("maxResults must be between 1 and 100.");
-  let start = 0;
-  if (typeof input.nextToken === "string") {
-    start = Number(Buffer.from(input.nextToken, "base64url").toString("utf8"));
-    if (!Number.isInteger(start) || start < 0) throw invalidParameter("Invalid nextToken.");
-  }
-  const slice = items.slice(start, start + max);
-  return { items: slice, ...(start + max < items.length ? { nextToken: Buffer.from(String(start + max)).toString("base64url") } : {}) };
+  const { items: slice, next } = pageOf(items, input.maxResults, input.nextToken, defaultMax, invalidParameter);
+  return { items: slice, ...(next ? { nextToken: next } : {}) };
 }
 
 export interface EcsOptions {
