@@ -3,11 +3,24 @@
 // Pure: plain data in, plain data out.
 import type { Service } from "@aws-sdk/client-ecs";
 import { COMPONENTS } from "../resources/components.ts";
-import { canonicalService, canonicalTaskDefinition, diffCanonical, parseTaskDefinitionRef, type FieldDiff } from "../resources/normalize.ts";
+import { canonicalJson } from "../resources/hash.ts";
+import { canonicalService, canonicalTaskDefinition, diffCanonical, parseTaskDefinitionRef, type Canonical, type FieldDiff } from "../resources/normalize.ts";
 import type { DesiredUnit } from "../resources/render.ts";
 import { isManaged, TAGS } from "../resources/tags.ts";
 import type { ObservedTaskDefinition, TaskSnapshot } from "./observe.ts";
 import type { Drift, DriftKind } from "./types.ts";
+
+/** A desired unit's canonical task definition and its JSON, computed once per render (units are reused across passes). */
+const desiredCanonical = new WeakMap<DesiredUnit, { canonical: Canonical; json: string }>();
+export function desiredTaskDefinition(u: DesiredUnit): { canonical: Canonical; json: string } {
+  let c = desiredCanonical.get(u);
+  if (!c) {
+    const canonical = canonicalTaskDefinition(u.taskDefinition);
+    c = { canonical, json: canonicalJson(canonical) };
+    desiredCanonical.set(u, c);
+  }
+  return c;
+}
 
 export interface StackObservation {
   /** Services by name: every desired name, plus owned names known from the inventory or from running tasks. */
@@ -180,7 +193,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     }
 
     const currentTd = service.taskDefinition ? observed.taskDefinitions.get(service.taskDefinition) : undefined;
-    const desiredTd = canonicalTaskDefinition(desired.taskDefinition);
+    const desiredTd = desiredTaskDefinition(desired).canonical;
     const tdDiffs = currentTd ? diffCanonical(desiredTd, currentTd.canonical) : [];
     const sameFamily = service.taskDefinition !== undefined && parseTaskDefinitionRef(service.taskDefinition).family === name;
     const taskDefinitionCurrent = currentTd !== undefined && tdDiffs.length === 0;

@@ -11,12 +11,11 @@ import type { WriteLimiter } from "../aws/write-limiter.ts";
 import { canonicalJson } from "../resources/hash.ts";
 import { isManaged } from "../resources/tags.ts";
 import type { Issue } from "../resources/issues.ts";
-import { canonicalTaskDefinition } from "../resources/normalize.ts";
 import { desiredUnits, type DesiredUnit } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
 import { checkSchemaHistory } from "../resources/schema-history.ts";
 import { validateText, type ValidationResult } from "../resources/validate.ts";
-import { analyze, isUnitOf, type StackObservation } from "./analyze.ts";
+import { analyze, desiredTaskDefinition, isUnitOf, type StackObservation } from "./analyze.ts";
 import { describeAction, execute } from "./execute.ts";
 import { Observer, type ClusterObservation, type ObservedTaskDefinition, type TaskSnapshot } from "./observe.ts";
 import { plan } from "./plan.ts";
@@ -260,7 +259,7 @@ export class Reconciler {
     for (const u of s.units) {
       const svc = services.get(u.unit.name);
       const current = svc?.taskDefinition ? taskDefinitions.get(svc.taskDefinition) : undefined;
-      const desired = canonicalJson(canonicalTaskDefinition(u.taskDefinition));
+      const desired = desiredTaskDefinition(u).json;
       if (current?.canonicalJson === desired) continue;
       const match = await this.observer.findTaskDefinition(u.unit.name, desired);
       if (match) matchingTaskDefinitions.set(u.unit.name, match.arn);
