@@ -32,23 +32,52 @@ export interface DiscoveryState {
 }
 
 type Input = Record<string, unknown>;
-type Filter = { Name?: string; Values?: string[]; Condition?: string };
+type Filter = { Name?: unknown; Values?: unknown; Condition?: unknown };
 
 const invalid = (message: string) => new AwsError("InvalidInput", message);
 
-function page<T>(items: T[], input: Input): { items: T[]; NextToken?: string } {
-  const { items: slice, next } = pageOf(items, input.MaxResults, input.NextToken, 100, invalid);
-  return { items: slice, ...(next ? { NextToken: next } : {}) };
+/**
+ * The filter names and conditions AWS documents (Cloud Map API reference, API_ServiceFilter.html and
+ * API_NamespaceFilter.html; botocore servicediscovery/2017-03-14 service-2.json): ListServices takes
+ * NAMESPACE_ID (one namespace ID or ARN) and RESOURCE_OWNER (SELF | OTHER_ACCOUNTS), EQ only, one value.
+ * IN ("a list of the IDs for the namespaces") was documented until the 2021 model and is gone since
+ * the 2022-10 model, so it is refused here like any other unsupported condition. ListNamespaces takes
+ * TYPE, NAME, HTTP_NAME with EQ or BEGINS_WITH and RESOURCE_OWNER with EQ, one value each. The wording
+ * of the InvalidInput answers is not documented.
+ */
+const SERVICE_FILTERS: Record<string, string[]> = { NAMESPACE_ID: ["EQ"], RESOURCE_OWNER: ["EQ"] };
+const NAMESPACE_FILTERS: Record<string, string[]> = { TYPE: ["EQ", "BEGINS_WITH"], NAME: ["EQ", "BEGINS_WITH"], HTTP_NAME: ["EQ", "BEGINS_WITH"], RESOURCE_OWNER: ["EQ"] };
+
+function checkFilters(filters: unknown, allowed: Record<string, string[]>): { name: string; condition: string; value: string }[] {
+  if (filters === undefined || filters === null) return [];
+  if (!Array.isArray(filters)) throw invalid("Filters must be a list.");
+  return (filters as Filter[]).map((f) => {
+    const name = String(f.Name ?? "");
+    const conditions = allowed[name];
+    if (!conditions) throw invalid(`The filter name ${name} is not valid. Valid names: ${Object.keys(allowed).join(", ")}.`);
+    const condition = String(f.Condition ?? "EQ");
+    if (!conditions.includes(condition)) throw invalid(`The condition ${condition} is not supported for the filter ${name}. Supported: ${conditions.join(", ")}.`);
+    const values = f.Values;
+    if (!Array.isArray(values) || values.length !== 1) throw invalid(`The filter ${name} with condition ${condition} takes exactly one value.`);
+    const value = values[0] as unknown;
+    if (typeof value !== "string" || value.length < 1 || value.length > 255) throw invalid("A filter value must be 1-255 characters long.");
+    return { name, condition, value };
+  });
 }
 
-function matches(filters: Filter[] | undefined, values: Record<string, string>): boolean {
-  return (filters ?? []).every((f) => {
-    const v = values[f.Name ?? ""];
-    if (v === undefined) return true;
-    const wanted = f.Values ?? [];
-    if (f.Condition === "BEGINS_WITH") return wanted.some((w) => v.startsWith(w));
-    return wanted.includes(v);
-  });
+/** Whether an item passes every filter; `fields` gives each filter name's candidate values. */
+function passes(filters: ReturnType<typeof checkFilters>, fields: Record<string, string[]>): boolean {
+  return filters.every((f) => (fields[f.name] ?? []).some((v) => (f.condition === "BEGINS_WITH" ? v.startsWith(f.value) : v === f.value)));
+}
+
+/**
+ * MaxResults 1-100, default 100. "Cloud Map gets MaxResults services and then filters them based on
+ * the specified criteria" (ListServicesRequest.NextToken; the same for ListNamespaces): a page is a
+ * window of all items, filtered, so it can be short or empty and still carry a NextToken.
+ */
+function page<T>(all: T[], input: Input, keep: (t: T) => boolean): { items: T[]; NextToken?: string } {
+  const { items, next } = pageOf(all, input.MaxResults, input.NextToken, 100, invalid);
+  return { items: items.filter(keep), ...(next ? { NextToken: next } : {}) };
 }
 
 export class DiscoveryService {
@@ -69,8 +98,10 @@ export class DiscoveryService {
       case "CreateHttpNamespace":
         return this.createNamespace(action, input);
       case "ListNamespaces": {
-        const all = Object.values(this.state.namespaces).filter((n) => matches(input.Filters as Filter[] | undefined, { NAME: n.name, TYPE: n.type }));
-        const { items, NextToken } = page(all, input);
+        const filters = checkFilters(input.Filters, NAMESPACE_FILTERS);
+        const { items, NextToken } = page(Object.values(this.state.namespaces), input, (n) =>
+          passes(filters, { NAME: [n.name], TYPE: [n.type], HTTP_NAME: [n.name], RESOURCE_OWNER: ["SELF"] }),
+        );
         return { Namespaces: items.map((n) => this.describeNamespace(n)), ...(NextToken ? { NextToken } : {}) };
       }
       case "GetNamespace":
@@ -83,14 +114,18 @@ export class DiscoveryService {
         return { Service: this.describeService(s) };
       }
       case "ListServices": {
-        const all = Object.values(this.state.services).filter((s) => matches(input.Filters as Filter[] | undefined, { NAMESPACE_ID: s.namespaceId }));
-        const { items, NextToken } = page(all, input);
-        return { Services: items.map((s) => this.describeService(s)), ...(NextToken ? { NextToken } : {}) };
+        const filters = checkFilters(input.Filters, SERVICE_FILTERS);
+        // An unknown namespace is not an error: it matches nothing (localstack/localstack#10030, answers from AWS).
+        const { items, NextToken } = page(Object.values(this.state.services), input, (s) =>
+          passes(filters, { NAMESPACE_ID: [s.namespaceId, this.state.namespaces[s.namespaceId]?.arn ?? ""], RESOURCE_OWNER: ["SELF"] }),
+        );
+        return { Services: items.map((s) => this.summarizeService(s)), ...(NextToken ? { NextToken } : {}) };
       }
       case "DeleteService": {
         const s = this.state.services[String(input.Id ?? "")];
         if (!s) throw new AwsError("ServiceNotFound", `Service not found: ${String(input.Id)}`);
-        if (this.instanceCount(s.arn) > 0) throw new AwsError("ResourceInUse", "The service has registered instances; deregister them first.");
+        // hashicorp/terraform#18264, hashicorp/terraform-provider-aws#4853 (answers from AWS).
+        if (this.instanceCount(s.arn) > 0) throw new AwsError("ResourceInUse", "Service contains registered instances; delete the instances before deleting the service");
         delete this.state.services[s.id];
         return {};
       }
@@ -155,13 +190,33 @@ export class DiscoveryService {
   }
 
   private describeNamespace(n: NamespaceState) {
-    return { Id: n.id, Arn: n.arn, Name: n.name, Type: n.type, CreateDate: n.createdAt, Properties: { DnsProperties: { HostedZoneId: `Z${n.id.slice(3, 17).toUpperCase()}` } } };
+    // HttpName, which the HTTP_NAME filter reads, is the namespace's name for DNS namespaces too.
+    return {
+      Id: n.id,
+      Arn: n.arn,
+      ResourceOwner: this.account,
+      Name: n.name,
+      Type: n.type,
+      CreateDate: n.createdAt,
+      Properties: {
+        ...(n.type === "HTTP" ? {} : { DnsProperties: { HostedZoneId: `Z${n.id.slice(3, 17).toUpperCase()}` } }),
+        HttpProperties: { HttpName: n.name },
+      },
+    };
+  }
+
+  /** ListServices' ServiceSummary: a Service without NamespaceId. */
+  private summarizeService(s: DiscoveryServiceState) {
+    const { NamespaceId: _, ...summary } = this.describeService(s);
+    return summary;
   }
 
   private describeService(s: DiscoveryServiceState) {
     return {
       Id: s.id,
       Arn: s.arn,
+      ResourceOwner: this.account,
+      CreatedByAccount: this.account,
       Name: s.name,
       NamespaceId: s.namespaceId,
       Type: "DNS_HTTP",

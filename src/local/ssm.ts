@@ -9,6 +9,8 @@ export interface ParameterVersion {
   type: ParameterType;
   tier: "Standard" | "Advanced";
   description?: string;
+  /** SecureString only: the KMS key, `alias/aws/ssm` unless PutParameter named one. */
+  keyId?: string;
   lastModified: number;
   labels: string[];
 }
@@ -51,8 +53,9 @@ function int(input: Input, key: string, min: number, max: number, fallback: numb
   const v = input[key];
   if (v === undefined || v === null) return fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    // The message names the member in lowerCamelCase ('maxResults'), as AWS's request validation does.
     throw validation(
-      `1 validation error detected: Value '${String(v)}' at '${key}' failed to satisfy constraint: Member must have value ${
+      `1 validation error detected: Value '${String(v)}' at '${key[0]!.toLowerCase()}${key.slice(1)}' failed to satisfy constraint: Member must have value ${
         typeof v === "number" && v > max ? `less than or equal to ${max}` : `greater than or equal to ${min}`
       }`,
     );
@@ -81,13 +84,131 @@ function encodeToken(data: object): string {
   return Buffer.from(JSON.stringify(data)).toString("base64url");
 }
 
-function decodeToken<T>(token: string | undefined): T | undefined {
+function decodeToken<T>(token: string | undefined, invalid = () => validation("The nextToken is not valid.")): T | undefined {
   if (token === undefined) return undefined;
   try {
     return JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as T;
   } catch {
-    throw validation("The nextToken is not valid.");
+    throw invalid();
   }
+}
+
+// ---- DescribeParameters filters ----
+// The constraints are the SSM model's (botocore ssm/2014-11-06 service-2.json, ParameterStringFilter*,
+// https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_ParameterStringFilter.html):
+// Key 1-132 chars matching tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType (Label not for DescribeParameters),
+// Option 1-10 chars, Values 1-50 items of 1-1024 chars. Options: Equals | BeginsWith, Name also Contains,
+// Path Recursive | OneLevel. The error wording is not in the model; it follows getmoto/moto
+// (moto/ssm/models.py _validate_parameter_filters, written against real answers).
+
+interface StringFilter {
+  Key: string;
+  Option: string;
+  Values: string[];
+}
+
+const FILTER_KEY = /^(tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType)$/;
+const PARAMETER_TYPES = ["String", "StringList", "SecureString"];
+const TIERS = ["Standard", "Advanced", "Intelligent-Tiering"];
+
+/** Model constraints first, all reported in one ValidationException as AWS's request validation does. */
+function parameterFilters(input: Input): StringFilter[] {
+  const raw = input.ParameterFilters;
+  const legacy = input.Filters;
+  if (raw !== undefined && raw !== null && legacy !== undefined && legacy !== null) {
+    throw validation("You can use either Filters or ParameterFilters in a single request.");
+  }
+  // The deprecated Filters (Name | Type | KeyId): Name matched as a prefix (boto/boto3#1079), the others exactly.
+  const given: Record<string, unknown>[] = Array.isArray(raw)
+    ? (raw as Record<string, unknown>[])
+    : Array.isArray(legacy)
+      ? (legacy as Record<string, unknown>[]).map((f) => ({ ...f, Option: f.Key === "Name" ? "BeginsWith" : "Equals" }))
+      : [];
+  const errors: string[] = [];
+  const at = (i: number, member: string) => `at 'parameterFilters.${i + 1}.member.${member}'`;
+  given.forEach((f, i) => {
+    const key = f.Key;
+    if (typeof key !== "string") errors.push(`Value null ${at(i, "key")} failed to satisfy constraint: Member must not be null`);
+    else if (key.length > 132) errors.push(`Value '${key}' ${at(i, "key")} failed to satisfy constraint: Member must have length less than or equal to 132`);
+    else if (!FILTER_KEY.test(key)) {
+      errors.push(`Value '${key}' ${at(i, "key")} failed to satisfy constraint: Member must satisfy regular expression pattern: tag:.+|Name|Type|KeyId|Path|Label|Tier|DataType`);
+    }
+    if (typeof f.Option === "string" && (f.Option.length < 1 || f.Option.length > 10)) {
+      errors.push(`Value '${f.Option}' ${at(i, "option")} failed to satisfy constraint: Member must have length ${f.Option.length < 1 ? "greater than or equal to 1" : "less than or equal to 10"}`);
+    }
+    const values = f.Values;
+    if (Array.isArray(values)) {
+      if (values.length < 1 || values.length > 50) {
+        errors.push(`Value '[${values.join(", ")}]' ${at(i, "values")} failed to satisfy constraint: Member must have length ${values.length < 1 ? "greater than or equal to 1" : "less than or equal to 50"}`);
+      }
+      if (values.some((v) => typeof v !== "string" || v.length < 1 || v.length > 1024)) {
+        errors.push(`Value '[${values.join(", ")}]' ${at(i, "values")} failed to satisfy constraint: [Member must have length less than or equal to 1024, Member must have length greater than or equal to 1]`);
+      }
+    }
+  });
+  if (errors.length > 0) throw validation(`${errors.length} validation error${errors.length > 1 ? "s" : ""} detected: ${errors.join("; ")}`);
+
+  const seen = new Set<string>();
+  return given.map((f) => {
+    const key = f.Key as string;
+    const values = (f.Values as string[] | undefined) ?? [];
+    const option = typeof f.Option === "string" ? f.Option : key === "Path" ? "OneLevel" : "Equals";
+    if (key === "Label") {
+      throw new AwsError("InvalidFilterKey", "The following filter key is not valid: Label. Valid filter keys include: [Path, Name, Type, KeyId, Tier].");
+    }
+    // A tag filter without values matches parameters that carry the tag at all.
+    if (values.length === 0 && !key.startsWith("tag:")) {
+      throw new AwsError("InvalidFilterValue", `The following filter values are missing : null for filter key ${key}.`);
+    }
+    if (seen.has(key)) {
+      throw new AwsError("InvalidFilterKey", `The following filter is duplicated in the request: ${key}. A request can contain only one occurrence of a specific filter.`);
+    }
+    seen.add(key);
+    if (key === "Path") {
+      if (option !== "Recursive" && option !== "OneLevel") {
+        throw new AwsError("InvalidFilterOption", `The following filter option is not valid: ${option}. Valid options include: [Recursive, OneLevel].`);
+      }
+      for (const v of values) {
+        if (/^\/(aws|ssm)/i.test(v)) {
+          throw validation('Filters for common parameters can\'t be prefixed with "aws" or "ssm" (case-insensitive). When using global parameters, please specify within a global namespace.');
+        }
+        if (!v.startsWith("/") || v.includes("//") || !/^[a-zA-Z0-9_.\-/]+$/.test(v)) {
+          throw validation(
+            'The parameter doesn\'t meet the parameter name requirements. The parameter name must begin with a forward slash "/". It can\'t be prefixed with "aws" or "ssm" (case-insensitive). It must use only letters, numbers, or the following symbols: . (period), - (hyphen), _ (underscore). Special characters are not allowed. All sub-paths, if specified, must use the forward slash symbol "/". Valid example: /get/parameters2-/by1./path0_.',
+          );
+        }
+      }
+      return { Key: key, Option: option, Values: values };
+    }
+    const allowed = key === "Name" ? ["BeginsWith", "Contains", "Equals"] : ["BeginsWith", "Equals"];
+    if (!allowed.includes(option)) {
+      throw new AwsError("InvalidFilterOption", `The following filter option is not valid: ${option}. Valid options include: [${allowed.join(", ")}].`);
+    }
+    const valid = key === "Type" ? PARAMETER_TYPES : key === "Tier" ? TIERS : undefined;
+    const bad = valid ? values.find((v) => !valid.includes(v)) : undefined;
+    if (bad !== undefined) {
+      throw new AwsError("InvalidFilterValue", `The following filter value is not valid: ${bad}. Valid values include: [${valid!.join(", ")}].`);
+    }
+    return { Key: key, Option: option, Values: values };
+  });
+}
+
+/** Whether a parameter passes one filter: any of its values, under its option. */
+function passes(f: StringFilter, param: ParameterState, v: ParameterVersion): boolean {
+  if (f.Key === "Path") {
+    // Parameters without a leading slash live at the root, "/".
+    const name = `/${param.name.replace(/^\//, "")}`;
+    return f.Values.some((value) => {
+      const base = value === "/" ? "/" : `${value.replace(/\/$/, "")}/`;
+      return name.startsWith(base) && (f.Option === "Recursive" || !name.slice(base.length).includes("/"));
+    });
+  }
+  const subject = f.Key.startsWith("tag:")
+    ? param.tags.find((t) => t.Key === f.Key.slice(4))?.Value
+    : { Name: param.name, Type: v.type, KeyId: v.keyId, Tier: v.tier, DataType: "text" }[f.Key];
+  if (subject === undefined) return false;
+  if (f.Values.length === 0) return true;
+  return f.Values.some((value) => (f.Option === "BeginsWith" ? subject.startsWith(value) : f.Option === "Contains" ? subject.includes(value) : subject === value));
 }
 
 export class SsmService {
@@ -108,6 +229,8 @@ export class SsmService {
         return this.getParameters(input);
       case "GetParametersByPath":
         return this.getParametersByPath(input);
+      case "DescribeParameters":
+        return this.describeParameters(input);
       case "DeleteParameter":
         this.deleteParameter(str(input, "Name", true));
         return {};
@@ -188,6 +311,7 @@ export class SsmService {
       type: type ?? latest!.type,
       tier,
       description: str(input, "Description") ?? latest?.description,
+      ...((type ?? latest!.type) === "SecureString" ? { keyId: str(input, "KeyId") ?? latest?.keyId ?? "alias/aws/ssm" } : {}),
       lastModified: this.now(),
       labels: [],
     });
@@ -272,6 +396,49 @@ export class SsmService {
         return this.describe(p, p.versions.at(-1)!, decrypt);
       }),
       ...(next < names.length ? { NextToken: encodeToken({ path, at: next }) } : {}),
+    };
+  }
+
+  /**
+   * ParameterMetadata for the parameters that pass every filter, by name. AWS may answer short or
+   * empty pages before the end; these pages are full, and NextToken appears exactly when more
+   * parameters match. MaxResults is 1-50 (SSM model); AWS documents no default, it answers 10
+   * (seek-oss/aec#332, aquasecurity/cloudsploit#147), and so does this.
+   */
+  private describeParameters(input: Input) {
+    const filters = parameterFilters(input);
+    const max = int(input, "MaxResults", 1, 50, 10);
+    // InvalidNextToken: "The specified token isn't valid." (SSM model, DescribeParameters errors).
+    const token = decodeToken<{ after: string }>(str(input, "NextToken"), () => new AwsError("InvalidNextToken", "The specified token isn't valid."));
+    // Shared: nothing is shared with the local account.
+    if (input.Shared === true) return { Parameters: [] };
+    const matching = Object.keys(this.state.parameters)
+      .sort()
+      .filter((n) => token === undefined || n > token.after)
+      .filter((n) => {
+        const p = this.state.parameters[n]!;
+        return filters.every((f) => passes(f, p, p.versions.at(-1)!));
+      });
+    const page = matching.slice(0, max);
+    return {
+      Parameters: page.map((n) => {
+        const p = this.state.parameters[n]!;
+        const v = p.versions.at(-1)!;
+        return {
+          Name: p.name,
+          ARN: this.arn(p.name),
+          Type: v.type,
+          ...(v.keyId ? { KeyId: v.keyId } : {}),
+          LastModifiedDate: v.lastModified,
+          LastModifiedUser: `arn:aws:iam::${this.account}:root`,
+          ...(v.description ? { Description: v.description } : {}),
+          Version: v.version,
+          Tier: v.tier,
+          Policies: [],
+          DataType: "text",
+        };
+      }),
+      ...(matching.length > max ? { NextToken: encodeToken({ after: page.at(-1)! }) } : {}),
     };
   }
 

@@ -92,7 +92,7 @@ describe("ECS", () => {
     expect(dereg.taskDefinition!.status).toBe("INACTIVE");
     expect((await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "a" }))).taskDefinition!.revision).toBe(1);
     expect((await ecs.send(new ListTaskDefinitionsCommand({ status: "INACTIVE" }))).taskDefinitionArns!.map((a) => a.split("/")[1])).toEqual(["a:2"]);
-    expect((await rejection(ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "x", taskDefinition: "a:2", desiredCount: 1, launchType: "FARGATE", networkConfiguration: network })))).message).toBe("TaskDefinition not found.");
+    expect((await rejection(ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "x", taskDefinition: "a:2", desiredCount: 1, launchType: "FARGATE", networkConfiguration: network })))).message).toBe("TaskDefinition is inactive");
     await ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "a", launchType: "FARGATE", networkConfiguration: network, startedBy: "rogue" }));
     await ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "b", launchType: "FARGATE", networkConfiguration: network }));
     cp.step(1);

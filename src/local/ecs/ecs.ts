@@ -189,6 +189,24 @@ export class EcsService {
     return revisions.filter((r) => r.status === "ACTIVE").at(-1);
   }
 
+  /**
+   * The revision CreateService, UpdateService and RunTask start tasks from. "You can't use an INACTIVE
+   * task definition to run new tasks or create new services, and you can't update an existing service to
+   * reference an INACTIVE task definition" (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html).
+   * The answers are not in the API reference; they are what ECS answered callers:
+   * - none: ClientException "TaskDefinition not found." (CreateService: Cloud-CV/EvalAI#2419, remind101/empire#353;
+   *   RunTask: several clients match exactly "ClientException: TaskDefinition not found."); UpdateService assumed alike.
+   * - INACTIVE: "TaskDefinition is inactive", as ClientException from UpdateService (Cloud-CV/EvalAI#5167) and
+   *   CreateService, but as InvalidParameterException from RunTask (DefangLabs/defang#775).
+   */
+  private launchable(ref: string | undefined, inactive: (message: string) => AwsError): TaskDefinitionState {
+    const td = this.taskDefinition(ref);
+    if (!td) throw clientException("TaskDefinition not found.");
+    if (td.status !== "ACTIVE") throw inactive("TaskDefinition is inactive");
+    return td;
+  }
+
+  // Missing: ClientException "Unable to describe task definition." (Songmu/ecschedule#28, sil-org/ecs-deploy#145).
   private describeTaskDefinition(input: Input) {
     const td = this.taskDefinition(str(input, "taskDefinition"));
     if (!td) throw clientException("Unable to describe task definition.");
@@ -206,15 +224,24 @@ export class EcsService {
     return { taskDefinition: td.body };
   }
 
+  /**
+   * ECS model (ListTaskDefinitionsRequest): familyPrefix is "the full family name", so it selects one
+   * family exactly ("demo-ingester-1" does not list "demo-ingester-10"); status ACTIVE (default) |
+   * INACTIVE | DELETE_IN_PROGRESS (no ALL, that is ListTaskDefinitionFamilies'); sort ASC (default):
+   * lexicographically by family, then by revision, DESC reverses both; maxResults 1-100, default 100.
+   */
   private listTaskDefinitions(input: Input) {
     const prefix = str(input, "familyPrefix");
     const status = str(input, "status") ?? "ACTIVE";
+    if (!["ACTIVE", "INACTIVE", "DELETE_IN_PROGRESS"].includes(status)) throw invalidParameter("status must be one of ACTIVE, INACTIVE, DELETE_IN_PROGRESS.");
+    const sort = str(input, "sort") ?? "ASC";
+    if (sort !== "ASC" && sort !== "DESC") throw invalidParameter("sort must be one of ASC, DESC.");
     let all = Object.values(this.state.taskDefinitions)
       .flat()
-      .filter((t) => (prefix === undefined || t.family === prefix) && (status === "ALL" || t.status === status))
+      .filter((t) => (prefix === undefined || t.family === prefix) && t.status === status)
       .sort((a, b) => (a.family === b.family ? a.revision - b.revision : a.family < b.family ? -1 : 1))
       .map((t) => t.arn);
-    if (str(input, "sort") === "DESC") all = all.reverse();
+    if (sort === "DESC") all = all.reverse();
     const { items, nextToken } = page(all, input, 100);
     return { taskDefinitionArns: items, ...(nextToken ? { nextToken } : {}) };
   }
@@ -273,10 +300,15 @@ export class EcsService {
     return list_;
   }
 
-  /** Running tasks of services registered in a Cloud Map service: its instance count. */
+  /**
+   * A Cloud Map service's instance count: the RUNNING tasks registered in it. A service task registers
+   * in its service's registries as they were when it started, and is deregistered once it leaves
+   * RUNNING (stopping, stopped), so Cloud Map DeleteService succeeds after the tasks are gone.
+   */
   instancesOf(registryArn: string): number {
-    const services = Object.values(this.state.services).filter((s) => s.serviceRegistries.some((r) => (r as { registryArn?: string }).registryArn === registryArn));
-    return Object.values(this.state.tasks).filter((t) => t.lastStatus === "RUNNING" && services.some((s) => s.cluster === t.cluster && s.name === t.service)).length;
+    const registries = (t: TaskState) =>
+      t.registries ?? (this.state.services[`${t.cluster}/${t.service ?? ""}`]?.serviceRegistries ?? []).map((r) => (r as { registryArn?: string }).registryArn);
+    return Object.values(this.state.tasks).filter((t) => t.lastStatus === "RUNNING" && registries(t).includes(registryArn)).length;
   }
 
   private deploymentConfiguration(input: unknown, base?: ServiceState["deploymentConfiguration"]): ServiceState["deploymentConfiguration"] {
@@ -304,8 +336,7 @@ export class EcsService {
     const existing = this.state.services[`${cluster.name}/${name}`];
     if (existing?.status === "ACTIVE") throw invalidParameter("Creation of service was not idempotent.");
     if (existing?.status === "DRAINING") throw invalidParameter("Unable to Start a service that is still Draining.");
-    const td = this.taskDefinition(str(input, "taskDefinition"));
-    if (!td || td.status !== "ACTIVE") throw invalidParameter("TaskDefinition not found.");
+    const td = this.launchable(str(input, "taskDefinition"), clientException);
     const launchType = str(input, "launchType") ?? (input.capacityProviderStrategy ? undefined : "EC2");
     if (launchType === "FARGATE" && !td.fargateCompatible) throw invalidParameter("Task definition does not support launch_type FARGATE.");
     this.checkNetwork(td, input.networkConfiguration);
@@ -366,8 +397,7 @@ export class EcsService {
     let redeploy = input.forceNewDeployment === true;
     const tdRef = str(input, "taskDefinition");
     if (tdRef !== undefined) {
-      const td = this.taskDefinition(tdRef);
-      if (!td || td.status !== "ACTIVE") throw invalidParameter("TaskDefinition not found.");
+      const td = this.launchable(tdRef, clientException);
       if (s.launchType === "FARGATE" && !td.fargateCompatible) throw invalidParameter("Task definition does not support launch_type FARGATE.");
       if (td.arn !== s.taskDefinition) redeploy = true;
       s.taskDefinition = td.arn;
@@ -527,7 +557,18 @@ export class EcsService {
   startTask(
     cluster: string,
     td: TaskDefinitionState,
-    opts: { group: string; startedBy?: string; service?: string; deploymentId?: string; launchType?: string; platformVersion?: string; networkConfiguration?: ServiceState["networkConfiguration"]; tags: Tag[] },
+    opts: {
+      group: string;
+      startedBy?: string;
+      service?: string;
+      deploymentId?: string;
+      launchType?: string;
+      platformVersion?: string;
+      networkConfiguration?: ServiceState["networkConfiguration"];
+      tags: Tag[];
+      /** The Cloud Map service ARNs the task registers in while RUNNING. */
+      registries?: string[];
+    },
   ): TaskState {
     const id = hexId(this.opts.random, 32);
     const arn = `${this.prefix}:task/${cluster}/${id}`;
@@ -565,6 +606,7 @@ export class EcsService {
       ...(subnets.length > 0 ? { subnetId: subnets[n % subnets.length] } : {}),
       containers,
       tags: opts.tags,
+      ...(opts.registries ? { registries: opts.registries } : {}),
     };
     this.state.tasks[arn] = task;
     return task;
@@ -589,8 +631,7 @@ export class EcsService {
 
   private runTask(input: Input) {
     const cluster = this.cluster(str(input, "cluster"));
-    const td = this.taskDefinition(str(input, "taskDefinition"));
-    if (!td || td.status !== "ACTIVE") throw invalidParameter("TaskDefinition not found.");
+    const td = this.launchable(str(input, "taskDefinition"), invalidParameter);
     const count = input.count === undefined ? 1 : Number(input.count);
     if (!Number.isInteger(count) || count < 1 || count > 10) throw invalidParameter("count must be between 1 and 10.");
     const launchType = str(input, "launchType") ?? "EC2";

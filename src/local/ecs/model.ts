@@ -137,6 +137,8 @@ export interface TaskState {
   subnetId?: string;
   containers: { name: string; image: string; essential: boolean; exitCode?: number }[];
   tags: Tag[];
+  /** Cloud Map service ARNs the task is registered in while RUNNING (service tasks only). */
+  registries?: string[];
 }
 
 export interface EcsState {

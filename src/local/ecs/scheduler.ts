@@ -143,6 +143,7 @@ export class Scheduler {
           ...(primary.platformVersion ? { platformVersion: primary.platformVersion } : {}),
           networkConfiguration: s.networkConfiguration,
           tags: this.taskTags(s, td.tags),
+          registries: s.serviceRegistries.map((r) => (r as { registryArn?: string }).registryArn ?? ""),
         }),
       );
       tasks.push(...started);

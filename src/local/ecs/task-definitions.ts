@@ -1,8 +1,6 @@
 // RegisterTaskDefinition as ECS does it: validate the request with ECS's own
 // rules and messages, then store the definition with the defaults ECS fills in
 // (which is what makes naive drift detection flap).
-import { isValidFargateSize } from "../../resources/fargate.ts";
-import { parseCpu, parseMemory } from "../../resources/normalize.ts";
 import { clientException } from "../errors.ts";
 import type { Tag, TaskDefinitionState } from "./model.ts";
 import { checkTags } from "./tags.ts";
@@ -11,6 +9,31 @@ type Input = Record<string, unknown>;
 type Container = Record<string, unknown> & { name?: string; image?: string };
 
 const FAMILY = /^[a-zA-Z0-9_-]{1,255}$/;
+
+const steps = (from: number, to: number, step: number) => Array.from({ length: (to - from) / step + 1 }, (_, i) => from + i * step);
+
+/** Fargate task sizes, cpu units → memory MiB, from the ECS model's RegisterTaskDefinitionRequest.memory documentation. */
+const FARGATE_SIZES = new Map<number, number[]>([
+  [256, [512, 1024, 2048]],
+  [512, [1024, 2048, 3072, 4096]],
+  [1024, steps(2048, 8192, 1024)],
+  [2048, steps(4096, 16384, 1024)],
+  [4096, steps(8192, 30720, 1024)],
+  [8192, steps(16384, 61440, 4096)],
+  [16384, steps(32768, 122880, 8192)],
+]);
+
+/**
+ * cpu ("1024", "1 vCPU") and memory ("2048", "2GB", "2 GB") as ECS accepts them: "String values are
+ * converted to an integer indicating the CPU units [MiB] when the task definition is registered" (ECS model).
+ */
+function units(value: unknown, suffix: RegExp, big: RegExp): number | undefined {
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value === "number") return value;
+  const m = /^\s*([\d.]+)\s*([a-z]*)\s*$/i.exec(String(value));
+  if (!m || (m[2] && !suffix.test(m[2]))) return undefined;
+  return m[2] && big.test(m[2]) ? Math.round(Number(m[1]) * 1024) : Number(m[1]);
+}
 
 function list<T = Record<string, unknown>>(v: unknown): T[] {
   return Array.isArray(v) ? (v as T[]) : [];
@@ -68,13 +91,13 @@ export function registerTaskDefinition(
   const compat = list<string>(input.requiresCompatibilities);
   const fargate = compat.includes("FARGATE");
   const networkMode = typeof input.networkMode === "string" ? input.networkMode : fargate ? "awsvpc" : "bridge";
-  const cpu = parseCpu(input.cpu as string | undefined);
-  const memory = parseMemory(input.memory as string | undefined);
+  const cpu = units(input.cpu, /^vcpu$/i, /^vcpu$/i);
+  const memory = units(input.memory, /^(gb|gib|mb|mib)$/i, /^gi?b$/i);
 
   if (fargate) {
     if (input.networkMode !== "awsvpc") throw clientException("Fargate only supports network mode ‘awsvpc’.");
     if (cpu === undefined || memory === undefined) throw clientException("Fargate requires that 'cpu' be defined at the task level.");
-    if (!isValidFargateSize(cpu, memory)) {
+    if (!FARGATE_SIZES.get(cpu)?.includes(memory)) {
       throw clientException(`No Fargate configuration exists for given values: ${cpu} CPU, ${memory} memory. See the Amazon ECS documentation for the valid values.`);
     }
   }
