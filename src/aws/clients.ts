@@ -25,9 +25,14 @@ export function makeClients(config: AwsConfig = {}): AwsClients {
   const endpoint = config.endpoint ?? process.env.AWS_ENDPOINT_URL;
   const common = {
     region,
-    maxAttempts: config.maxAttempts ?? 8,
-    // Adaptive adds client-side rate limiting on top of backoff when ECS throttles.
-    retryMode: "adaptive" as const,
+    // Standard retries, bounded: a throttled read gives up after a few tries and
+    // the next reconcile (or the guard's short path) tries again, instead of one
+    // call holding everything behind it. Adaptive mode was measured slower: its
+    // client-side rate limiter delays every later call after a throttle.
+    maxAttempts: config.maxAttempts ?? 4,
+    retryMode: "standard" as const,
+    // No call waits for ever: a hung connection is abandoned and retried.
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: 10_000 },
     ...(endpoint
       ? {
           endpoint,

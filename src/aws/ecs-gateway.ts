@@ -5,6 +5,7 @@ import {
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
+  ListTaskDefinitionsCommand,
   ListTasksCommand,
   RegisterTaskDefinitionCommand,
   StopTaskCommand,
@@ -82,6 +83,20 @@ export class EcsGateway {
     }
   }
 
+  /** ARNs of the family's ACTIVE revisions, newest first, at most `max` (ListTaskDefinitions, 100 a page). */
+  async listActiveRevisions(family: string, max: number): Promise<string[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await awsCall("ecs", "ListTaskDefinitions", () =>
+        this.client.send(new ListTaskDefinitionsCommand({ familyPrefix: family, status: "ACTIVE", sort: "DESC", maxResults: Math.min(100, max - arns.length), nextToken })),
+      );
+      arns.push(...(page.taskDefinitionArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken && arns.length < max);
+    return arns.slice(0, max);
+  }
+
   async registerTaskDefinition(input: RegisterTaskDefinitionCommandInput): Promise<TaskDefinition> {
     const r = await awsCall("ecs", "RegisterTaskDefinition", () => this.client.send(new RegisterTaskDefinitionCommand(input)));
     return r.taskDefinition!;
@@ -97,8 +112,9 @@ export class EcsGateway {
     return r.service!;
   }
 
-  async deleteService(cluster: string, service: string): Promise<void> {
-    await awsCall("ecs", "DeleteService", () => this.client.send(new DeleteServiceCommand({ cluster, service, force: true })));
+  async deleteService(cluster: string, service: string): Promise<Service> {
+    const r = await awsCall("ecs", "DeleteService", () => this.client.send(new DeleteServiceCommand({ cluster, service, force: true })));
+    return r.service!;
   }
 
   async stopTask(cluster: string, task: string, reason: string): Promise<void> {

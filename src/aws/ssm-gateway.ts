@@ -2,17 +2,22 @@
 // TooManyUpdates themselves (the SDK does not).
 import {
   DeleteParameterCommand,
+  DescribeParametersCommand,
   GetParameterCommand,
   GetParametersByPathCommand,
   GetParametersCommand,
   PutParameterCommand,
   type Parameter,
+  type ParameterMetadata,
+  type ParameterStringFilter,
   type ParameterType,
   type SSMClient,
 } from "@aws-sdk/client-ssm";
 import { awsCall, AwsCallError } from "./errors.ts";
 
 const STANDARD_TIER_BYTES = 4096;
+/** ParameterStringFilter.Values holds at most 50 items (SSM API reference). */
+const DESCRIBE_NAMES_PER_FILTER = 50;
 
 export class SsmGateway {
   constructor(
@@ -28,6 +33,34 @@ export class SsmGateway {
       const page = await awsCall("ssm", "GetParametersByPath", () =>
         this.client.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken })),
       );
+      out.push(...(page.Parameters ?? []));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return out;
+  }
+
+  /**
+   * Metadata (name, type, version; never values) of every parameter under
+   * `path`, recursively: 50 per page, the cheapest way to see what changed.
+   */
+  async describeByPath(path: string): Promise<ParameterMetadata[]> {
+    return this.describe([{ Key: "Path", Option: "Recursive", Values: [path] }]);
+  }
+
+  /** Metadata of the named parameters (50 names per call); missing names are absent. */
+  async describeByNames(names: readonly string[]): Promise<ParameterMetadata[]> {
+    const out: ParameterMetadata[] = [];
+    for (let i = 0; i < names.length; i += DESCRIBE_NAMES_PER_FILTER) {
+      out.push(...(await this.describe([{ Key: "Name", Option: "Equals", Values: names.slice(i, i + DESCRIBE_NAMES_PER_FILTER) }])));
+    }
+    return out;
+  }
+
+  private async describe(ParameterFilters: ParameterStringFilter[]): Promise<ParameterMetadata[]> {
+    const out: ParameterMetadata[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await awsCall("ssm", "DescribeParameters", () => this.client.send(new DescribeParametersCommand({ ParameterFilters, MaxResults: 50, NextToken })));
       out.push(...(page.Parameters ?? []));
       NextToken = page.NextToken;
     } while (NextToken);

@@ -1,16 +1,18 @@
 // Diff: desired units against what was observed, as typed drifts plus the
-// per-unit facts the planner needs (readiness, tasks to stop, draining names).
-// Pure: plain data in, plain data out.
-import type { Service } from "@aws-sdk/client-ecs";
+// per-unit facts the planner needs (readiness, tasks to stop, draining names,
+// what is left to clean up). Pure: plain data in, plain data out.
+import type { Service, Tag } from "@aws-sdk/client-ecs";
 import { COMPONENTS } from "../resources/components.ts";
 import { canonicalJson } from "../resources/hash.ts";
 import { canonicalService, canonicalTaskDefinition, diffCanonical, parseTaskDefinitionRef, type Canonical, type FieldDiff } from "../resources/normalize.ts";
 import type { DesiredUnit } from "../resources/render.ts";
 import { isManaged, TAGS } from "../resources/tags.ts";
+import { fieldChanges } from "./drift.ts";
 import type { ObservedTaskDefinition, TaskSnapshot } from "./observe.ts";
-import type { Drift, DriftKind } from "./types.ts";
+import { componentOfUnit, extraTasks, isTaskOf, isUnitOf } from "./singletons.ts";
+import type { Drift } from "./types.ts";
 
-/** A desired unit's canonical task definition and its JSON, computed once per render (units are reused across passes). */
+/** A desired unit's canonical task definition and its JSON, computed once per render (units are reused across reconciles). */
 const desiredCanonical = new WeakMap<DesiredUnit, { canonical: Canonical; json: string }>();
 export function desiredTaskDefinition(u: DesiredUnit): { canonical: Canonical; json: string } {
   let c = desiredCanonical.get(u);
@@ -22,37 +24,49 @@ export function desiredTaskDefinition(u: DesiredUnit): { canonical: Canonical; j
   return c;
 }
 
+/** The SSM parameter a unit's task reads its Loki config from. */
+export function configParameterOf(u: DesiredUnit): string | undefined {
+  return u.taskDefinition.containerDefinitions?.flatMap((c) => c.secrets ?? []).find((s) => s.name === "LOKI_CONFIG")?.valueFrom;
+}
+
 export interface StackObservation {
   /** Services by name: every desired name, plus owned names known from the inventory or from running tasks. */
   services: Map<string, Service>;
   /** Task definitions by ARN, for the services' current definitions. */
   taskDefinitions: Map<string, ObservedTaskDefinition>;
-  /** For each family the operator may need: an ACTIVE revision whose content equals the desired one. */
+  /** For each unit that needs another revision: an ACTIVE revision whose content equals the desired one. */
   matchingTaskDefinitions: Map<string, string>;
   /** Tasks with desiredStatus RUNNING in the stack's cluster. */
   running: TaskSnapshot[];
-  /** Tasks that stopped since the last pass. */
+  /** The stack's tasks that stopped since its last reconcile. */
   stopped: TaskSnapshot[];
-  /** Tasks the operator asked to stop that have not reached STOPPED yet. */
+  /** Tasks asked to stop that have not reached STOPPED yet. */
   stopping: TaskSnapshot[];
   /** ARNs the operator stopped itself: their stop is not a surprise. */
   stoppedByOperator: ReadonlySet<string>;
-  /** Config parameter values by name. */
+  /** The stack's config parameters: name → value. */
   configs: Map<string, string>;
-  /** Cloud Map services of the stack's discovery namespace: name → ARN. */
+  /** The stack's Cloud Map services in its namespace: name → ARN. */
   registries: Map<string, string>;
+  /** Tags of Cloud Map services that are candidates for deletion, by ARN. */
+  registryTags: Map<string, Tag[]>;
+  /** Units the stack had before (its last inventory): a missing one was deleted, not yet to be created. */
+  existed: ReadonlySet<string>;
 }
 
 export interface UnitAnalysis {
   desired: DesiredUnit;
   state: "missing" | "draining" | "foreign" | "present";
+  /** Missing and never created: creation, not drift. */
+  creating: boolean;
   service?: Service;
-  /** Canonical differences, after what autoscaling owns is set aside. */
+  /** Canonical service differences, after what autoscaling owns is set aside. */
   serviceDiffs: FieldDiff[];
   /** Whether the service runs a task definition with the desired content. */
   taskDefinitionCurrent: boolean;
   /** An existing ACTIVE revision with the desired content, if any. */
   matchingTaskDefinitionArn?: string;
+  configParameter?: string;
   configCurrent: boolean;
   /** The unit's Cloud Map service, when it exists. */
   registryArn?: string;
@@ -75,107 +89,86 @@ export interface OrphanAnalysis {
   tasks: number;
 }
 
+/** Something of the stack's that no desired unit needs any more, left once its ECS service is gone. */
+export interface Leftover {
+  unit: string;
+  component: string;
+  /** Whether the unit's ECS service is gone (absent or INACTIVE) and none of its tasks run. */
+  serviceGone: boolean;
+}
+
 export interface StackAnalysis {
   units: UnitAnalysis[];
   orphans: OrphanAnalysis[];
+  /** Cloud Map services of units no longer desired, carrying the ownership tag. */
+  leftoverRegistries: (Leftover & { arn: string })[];
+  /** Config parameters of units no longer desired. */
+  leftoverConfigs: (Leftover & { parameter: string })[];
   drifts: Drift[];
 }
 
-const SINGLE_TASK_ROLES = new Set(["singleton", "ordinal"]);
-const UNIT_SUFFIX = /^(distributor|ingester-\d+|querier|query-frontend|compactor|index-gateway|ruler|monolithic)$/;
-
-/** Whether an ECS service name is one of `stack`'s units (`<stack>-compactor`, `<stack>-ingester-3`, …). */
-export function isUnitOf(stack: string, name: string): boolean {
-  return name.startsWith(`${stack}-`) && UNIT_SUFFIX.test(name.slice(stack.length + 1));
-}
-
-export function componentOfUnit(stack: string, name: string): { component: string; ordinal?: number } {
-  const suffix = name.slice(stack.length + 1);
-  const m = /^ingester-(\d+)$/.exec(suffix);
-  return m ? { component: "ingester", ordinal: Number(m[1]) } : { component: suffix };
-}
-
-function fieldKind(path: string): DriftKind {
-  if (path === "desiredCount") return "DesiredCountChanged";
-  if (path.startsWith("deploymentConfiguration")) return "DeploymentConfigurationWeakened";
-  if (path === "taskDefinition") return "TaskDefinitionChanged";
-  if (path.startsWith("tags")) return "TagDrift";
-  return "ServiceSettingsChanged";
-}
+const KEEP_ALONE_TD_PATH = `tags[key=${TAGS.specHash}].value`;
 
 export function analyze(stack: string, units: readonly DesiredUnit[], observed: StackObservation): StackAnalysis {
   const drifts: Drift[] = [];
-  const drift = (kind: DriftKind, unit: string, component: string, expected: unknown, observedValue: unknown, cause: string) =>
-    drifts.push({ kind, stack, unit, component, expected, observed: observedValue, cause });
 
   const analyses = units.map((desired): UnitAnalysis => {
     const name = desired.unit.name;
     const component = desired.unit.component;
+    const base0 = { stack, unit: name, component };
     const role = COMPONENTS[component].role;
     const service = observed.services.get(name);
+    const existed = observed.existed.has(name);
     // A service of this name that the operator does not own: neither it nor its tasks are ever touched.
     const foreign = service !== undefined && service.status === "ACTIVE" && !isManaged(service.tags);
-    const tasksOfUnit = foreign ? [] : observed.running.filter((t) => t.group === `service:${name}` || t.family === name);
-    const stoppingTasks = observed.stopping.filter((t) => t.group === `service:${name}` || t.family === name);
+    const tasksOfUnit = foreign ? [] : observed.running.filter((t) => isTaskOf(name, t));
+    const stoppingTasks = observed.stopping.filter((t) => isTaskOf(name, t));
 
     // Tasks that must not run: a second compactor, a second task for one ingester ordinal.
-    let extraTasks: TaskSnapshot[] = [];
-    if (SINGLE_TASK_ROLES.has(role) && tasksOfUnit.length > 1) {
-      const primaryId = service?.deployments?.find((d) => d.status === "PRIMARY")?.id;
-      const rank = (t: TaskSnapshot) =>
-        (t.group === `service:${name}` ? 0 : 4) + (t.startedBy === primaryId ? 0 : 2) + (t.lastStatus === "RUNNING" ? 0 : 1);
-      const [keep, ...rest] = [...tasksOfUnit].sort((a, b) => rank(a) - rank(b) || a.createdAt - b.createdAt);
-      extraTasks = rest;
-      for (const t of rest) {
-        drift(
-          component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask",
-          name,
-          component,
-          { tasks: 1, keep: keep!.arn },
-          { tasks: tasksOfUnit.length, extra: t.arn, group: t.group, startedBy: t.startedBy ?? null },
-          t.group === `service:${name}` ? "a second task of the service" : `a task started outside the service (${t.group}${t.startedBy ? `, startedBy ${t.startedBy}` : ""})`,
-        );
-      }
+    const found = role === "stateless" ? undefined : extraTasks(name, tasksOfUnit, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
+    for (const t of found?.extras ?? []) {
+      drifts.push({ ...base0, kind: component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask", task: t.arn, keep: found!.keep.arn, group: t.group, ...(t.startedBy ? { startedBy: t.startedBy } : {}) });
     }
 
     for (const t of observed.stopped) {
-      if ((t.group === `service:${name}` || t.family === name) && !observed.stoppedByOperator.has(t.arn) && t.stopCode !== "ServiceSchedulerInitiated") {
-        drift("UnexpectedTaskReplacement", name, component, "RUNNING", t.stopCode ?? "STOPPED", `${t.stopCode ?? "stopped"}: ${t.stoppedReason ?? "no reason given"}`);
+      if (isTaskOf(name, t) && !observed.stoppedByOperator.has(t.arn) && t.stopCode !== "ServiceSchedulerInitiated") {
+        drifts.push({ ...base0, kind: "UnexpectedTaskReplacement", task: t.arn, stopCode: t.stopCode ?? "STOPPED", reason: t.stoppedReason ?? "no reason given" });
       }
     }
 
-    const configParameter = desired.taskDefinition.containerDefinitions?.flatMap((c) => c.secrets ?? []).find((s) => s.name === "LOKI_CONFIG")?.valueFrom;
+    const configParameter = configParameterOf(desired);
     const configValue = configParameter ? observed.configs.get(configParameter) : undefined;
     const configCurrent = configValue === desired.lokiConfig;
-    if (!configCurrent && !foreign) {
-      drift("ConfigChanged", name, component, "rendered config", configValue === undefined ? "missing" : "edited", `${configParameter} ${configValue === undefined ? "does not exist" : "differs from the rendered Loki config"}`);
+    // A config that was never written is part of creating the unit; one that was edited or deleted is drift.
+    if (!configCurrent && !foreign && configParameter && (configValue !== undefined || existed)) {
+      drifts.push({ ...base0, kind: "ConfigChanged", parameter: configParameter, state: configValue === undefined ? "missing" : "edited" });
     }
 
     const registryArn = observed.registries.get(name);
-    if (!registryArn && !foreign) {
-      drift("ServiceDiscoveryMissing", name, component, `Cloud Map service ${name}`, "missing", "no Cloud Map service of this name in the discovery namespace: its DNS name does not resolve");
-    }
+    if (!registryArn && !foreign && existed) drifts.push({ ...base0, kind: "ServiceDiscoveryMissing", missing: "service" });
     const matchingTaskDefinitionArn = observed.matchingTaskDefinitions.get(name);
     const base = {
       desired,
+      creating: false,
       serviceDiffs: [],
       configCurrent,
-      extraTasks,
+      extraTasks: found?.extras ?? [],
       stoppingTasks,
       discoveryCurrent: false,
+      ...(configParameter ? { configParameter } : {}),
       ...(matchingTaskDefinitionArn ? { matchingTaskDefinitionArn } : {}),
       ...(registryArn ? { registryArn } : {}),
     };
     if (!service || service.status === "INACTIVE") {
-      drift("MissingService", name, component, "ACTIVE", "missing", "no such ECS service");
-      return { ...base, state: "missing", taskDefinitionCurrent: false, ready: false };
+      if (existed) drifts.push({ ...base0, kind: "MissingService", state: "absent" });
+      return { ...base, state: "missing", creating: !existed, taskDefinitionCurrent: false, ready: false };
     }
     if (service.status === "DRAINING") {
-      drift("MissingService", name, component, "ACTIVE", "DRAINING", "the service was deleted and is draining; it is recreated once INACTIVE");
+      drifts.push({ ...base0, kind: "MissingService", state: "DRAINING" });
       return { ...base, state: "draining", service, taskDefinitionCurrent: false, ready: false };
     }
     if (foreign) {
-      drift("NameCollision", name, component, `tag ${TAGS.managedBy}`, "absent", "a service with this name exists but is not owned by the operator; it is left alone");
+      drifts.push({ ...base0, kind: "NameCollision" });
       return { ...base, state: "foreign", service, taskDefinitionCurrent: true, ready: false };
     }
 
@@ -185,33 +178,40 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     );
     // The spec-hash tag follows the object: when something else changed too, its
     // update is part of that repair, not a drift of its own.
-    const specHashPath = `tags[key=${TAGS.specHash}].value`;
-    const onlyHash = serviceDiffs.every((d) => d.path === specHashPath);
-    for (const d of serviceDiffs) {
-      if (d.path === specHashPath && !onlyHash) continue;
-      drift(fieldKind(d.path), name, component, d.expected ?? null, d.observed ?? null, `${d.path} differs`);
+    const onlyHash = serviceDiffs.every((d) => d.path === KEEP_ALONE_TD_PATH);
+    const shown = serviceDiffs.filter((d) => onlyHash || d.path !== KEEP_ALONE_TD_PATH);
+    const count = shown.find((d) => d.path === "desiredCount");
+    if (count) {
+      const from = Number(count.observed);
+      // Under autoscaling the repair goes to the nearest edge of the range, not to the spec's count.
+      const to = autoscaling ? Math.min(Math.max(from, autoscaling.min), autoscaling.max) : Number(count.expected);
+      drifts.push({ ...base0, kind: "DesiredCountChanged", from, to, ...(autoscaling ? { range: { min: autoscaling.min, max: autoscaling.max } } : {}) });
     }
+    const group = (prefix: string) => fieldChanges(shown.filter((d) => d.path.startsWith(prefix)));
+    const weakened = group("deploymentConfiguration");
+    if (weakened.length > 0) drifts.push({ ...base0, kind: "DeploymentConfigurationWeakened", changes: weakened });
+    const tagChanges = group("tags");
+    if (tagChanges.length > 0) drifts.push({ ...base0, kind: "TagDrift", changes: tagChanges });
+    const settings = fieldChanges(shown.filter((d) => !/^(desiredCount|deploymentConfiguration|tags|taskDefinition)/.test(d.path)));
+    if (settings.length > 0) drifts.push({ ...base0, kind: "ServiceSettingsChanged", changes: settings });
 
     const currentTd = service.taskDefinition ? observed.taskDefinitions.get(service.taskDefinition) : undefined;
-    const desiredTd = desiredTaskDefinition(desired).canonical;
-    const tdDiffs = currentTd ? diffCanonical(desiredTd, currentTd.canonical) : [];
+    const tdDiffs = currentTd ? diffCanonical(desiredTaskDefinition(desired).canonical, currentTd.canonical) : [];
     const sameFamily = service.taskDefinition !== undefined && parseTaskDefinitionRef(service.taskDefinition).family === name;
     const taskDefinitionCurrent = currentTd !== undefined && tdDiffs.length === 0;
-    if (sameFamily && !taskDefinitionCurrent) {
-      drift(
-        "TaskDefinitionChanged",
-        name,
-        component,
-        desired.taskDefinition.tags?.find((t) => t.key === TAGS.specHash)?.value ?? null,
-        service.taskDefinition,
-        currentTd ? `the running revision differs in ${[...new Set(tdDiffs.map((d) => d.path.split(".")[0]))].join(", ")}` : "the running revision could not be described",
-      );
+    if (!taskDefinitionCurrent) {
+      const revision = service.taskDefinition?.slice(service.taskDefinition.lastIndexOf("/") + 1) ?? "(none)";
+      const contentChanges = tdDiffs.filter((d) => d.path !== KEEP_ALONE_TD_PATH);
+      const changes = !sameFamily
+        ? [{ path: "taskDefinition", from: revision, to: `${name}:<revision with the desired content>` }]
+        : currentTd
+          ? fieldChanges(contentChanges.length > 0 ? contentChanges : tdDiffs)
+          : [{ path: "taskDefinition", from: revision, to: "(the revision could not be described)" }];
+      drifts.push({ ...base0, kind: "TaskDefinitionChanged", revision, changes });
     }
 
     const discoveryCurrent = registryArn !== undefined && (service.serviceRegistries ?? []).some((r) => r.registryArn === registryArn);
-    if (registryArn && !discoveryCurrent) {
-      drift("ServiceDiscoveryMissing", name, component, registryArn, (service.serviceRegistries ?? []).map((r) => r.registryArn), "the service does not register its tasks in its Cloud Map service");
-    }
+    if (registryArn && !discoveryCurrent) drifts.push({ ...base0, kind: "ServiceDiscoveryMissing", missing: "registration" });
 
     const deployment = service.deployments?.find((d) => d.status === "PRIMARY");
     const settled = (t: TaskSnapshot) => t.lastStatus === "RUNNING" && (!currentTd?.hasHealthCheck || t.healthStatus === "HEALTHY");
@@ -232,7 +232,25 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const { component, ordinal } = componentOfUnit(stack, name);
     const tasks = observed.running.filter((t) => t.group === `service:${name}`).length;
     orphans.push({ name, component, ...(ordinal !== undefined ? { ordinal } : {}), service, tasks });
-    drift("OrphanedService", name, component, "absent", `ACTIVE, desiredCount ${service.desiredCount}`, ordinal !== undefined ? "an ingester ordinal above the desired count" : "no longer part of the stack");
+    drifts.push({ stack, unit: name, component, kind: "OrphanedService", desiredCount: service.desiredCount ?? 0, ...(ordinal !== undefined ? { ordinal } : {}) });
   }
-  return { units: analyses, orphans, drifts };
+
+  // What a removed unit leaves behind: its Cloud Map service and its config parameter.
+  const gone = (unit: string) => {
+    const svc = observed.services.get(unit);
+    return (!svc || svc.status === "INACTIVE") && !observed.running.some((t) => t.group === `service:${unit}`);
+  };
+  const leftoverRegistries: StackAnalysis["leftoverRegistries"] = [];
+  for (const [name, arn] of observed.registries) {
+    if (desiredNames.has(name) || !isUnitOf(stack, name) || !isManaged(observed.registryTags.get(arn))) continue;
+    leftoverRegistries.push({ unit: name, component: componentOfUnit(stack, name).component, arn, serviceGone: gone(name) });
+  }
+  const leftoverConfigs: StackAnalysis["leftoverConfigs"] = [];
+  const desiredParameters = new Set(analyses.map((u) => u.configParameter));
+  for (const parameter of observed.configs.keys()) {
+    if (desiredParameters.has(parameter)) continue;
+    const unit = parameter.slice(parameter.lastIndexOf("/") + 1);
+    leftoverConfigs.push({ unit, component: isUnitOf(stack, unit) ? componentOfUnit(stack, unit).component : "unknown", parameter, serviceGone: gone(unit) });
+  }
+  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, drifts };
 }

@@ -1,14 +1,18 @@
 // Carries out a plan: one write per action, inside the shared write budget,
 // only while this replica holds the lease, stopping at the first failure (a
-// later action may depend on an earlier one; the next pass re-observes and
-// resumes, so nothing is done twice).
+// later action may depend on an earlier one; the next reconcile re-observes
+// and resumes, so nothing is done twice). What a write returns goes into the
+// observation cache, so the operator never reads back its own writes.
+import type { Service } from "@aws-sdk/client-ecs";
 import type { Logger } from "pino";
 import { AwsCallError } from "../aws/errors.ts";
 import type { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteKind, WriteLimiter } from "../aws/write-limiter.ts";
+import type { NamespaceCache } from "./namespaces.ts";
 import type { Observer } from "./observe.ts";
+import type { ParameterCache } from "./parameters.ts";
 import { PENDING_REGISTRY } from "./plan.ts";
 import type { Action } from "./types.ts";
 
@@ -17,6 +21,10 @@ export interface ExecuteDeps {
   ssm: SsmGateway;
   discovery: DiscoveryGateway;
   observer: Observer;
+  parameters: ParameterCache;
+  namespaces: NamespaceCache;
+  /** The stack's Cloud Map namespace name, for the cache. */
+  namespace?: string;
   limiter: WriteLimiter;
   /** False once this replica may no longer act (lost lease, shutting down). */
   canWrite: () => boolean;
@@ -25,9 +33,16 @@ export interface ExecuteDeps {
   onAction?: (action: Action, result: "ok" | "failed") => void;
 }
 
+export type ExecuteFailure =
+  | { kind: "lease" }
+  /** The call failed; `staleTaskDefinition` when it named a revision ECS no longer has ACTIVE. */
+  | { kind: "call"; action: Action; error: AwsCallError | Error; staleTaskDefinition?: string }
+  /** Cloud Map still has instances registered: try again later. */
+  | { kind: "busy"; action: Action; error: AwsCallError };
+
 export interface ExecuteResult {
   done: Action[];
-  error?: string;
+  failure?: ExecuteFailure;
 }
 
 const WRITE_KIND: Record<Action["kind"], WriteKind> = {
@@ -39,6 +54,8 @@ const WRITE_KIND: Record<Action["kind"], WriteKind> = {
   UpdateService: "service",
   DeleteService: "service",
   TagResource: "tag",
+  DeleteDiscoveryService: "discovery",
+  DeleteParameter: "parameter",
 };
 
 /** What a person reads about an action: never config values or environment contents. */
@@ -47,8 +64,10 @@ export function describeAction(a: Action): Record<string, unknown> {
     case "StopTask":
       return { task: a.taskArn };
     case "PutConfig":
+    case "DeleteParameter":
       return { parameter: a.parameter };
     case "CreateDiscoveryService":
+    case "DeleteDiscoveryService":
       return { discoveryService: a.name };
     case "RegisterTaskDefinition":
       return { family: a.input.family };
@@ -63,6 +82,11 @@ export function describeAction(a: Action): Record<string, unknown> {
   }
 }
 
+/** A service as a write returned it, keeping the tags the response may leave out. */
+function withTags(service: Service, fallback: Service["tags"]): Service {
+  return service.tags && service.tags.length > 0 ? service : { ...service, ...(fallback ? { tags: fallback } : {}) };
+}
+
 /** `log` is the stack's child logger: it already carries the stack name. */
 export async function execute(actions: readonly Action[], deps: ExecuteDeps, log: Logger): Promise<ExecuteResult> {
   const done: Action[] = [];
@@ -75,58 +99,101 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
     await deps.limiter.acquire(WRITE_KIND[action.kind]);
     if (!deps.canWrite()) {
       log.warn({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "skipped" }, "not the leader any more: stopping");
-      return { done, error: "lost the lease or shutting down" };
+      return { done, failure: { kind: "lease" } };
     }
     try {
-      switch (action.kind) {
-        case "StopTask":
-          deps.stoppedByOperator.add(action.taskArn);
-          await deps.ecs.stopTask(action.cluster, action.taskArn, action.reason);
-          deps.observer.followStop(action.cluster, action.taskArn);
-          break;
-        case "PutConfig":
-          await deps.ssm.put(action.parameter, action.value);
-          break;
-        case "CreateDiscoveryService":
-          registries.set(action.name, await deps.discovery.createService(action.name, action.namespaceId, action.tags));
-          break;
-        case "RegisterTaskDefinition": {
-          const td = await deps.ecs.registerTaskDefinition(action.input);
-          deps.observer.remember(td, action.input.tags ?? []);
-          registered.set(action.input.family!, td.taskDefinitionArn!);
-          break;
-        }
-        case "CreateService":
-          await deps.ecs.createService({ ...action.input, taskDefinition: pin(action.input.taskDefinition), serviceRegistries: pinRegistries(action.input.serviceRegistries) });
-          break;
-        case "UpdateService":
-          await deps.ecs.updateService({
-            ...action.input,
-            ...(action.input.taskDefinition ? { taskDefinition: pin(action.input.taskDefinition) } : {}),
-            ...(action.input.serviceRegistries ? { serviceRegistries: pinRegistries(action.input.serviceRegistries) } : {}),
-          });
-          break;
-        case "DeleteService":
-          await deps.ecs.deleteService(action.cluster, action.service);
-          break;
-        case "TagResource":
-          await deps.ecs.tagResource(action.arn, action.tags);
-          break;
-      }
+      await perform(action);
       done.push(action);
       deps.onAction?.(action, "ok");
       log.info({ event: "action", unit: action.unit, component: action.component, action: action.kind, repairs: action.repairs, result: "ok", ...describeAction(action) }, `${action.kind} ${action.unit}`);
     } catch (e) {
-      const message = e instanceof AwsCallError ? e.message : String(e);
-      // A revision deregistered behind the operator's back: forget it, the next pass registers anew.
-      if ((action.kind === "CreateService" || action.kind === "UpdateService") && e instanceof AwsCallError && /TaskDefinition not found/i.test(e.message)) {
-        const ref = pin(action.input.taskDefinition);
-        if (ref) deps.observer.forgetTaskDefinition(ref);
-      }
+      const error = e instanceof Error ? e : new Error(String(e));
       deps.onAction?.(action, "failed");
-      log.error({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "failed", error: message, retryable: e instanceof AwsCallError ? e.retryable : false }, `${action.kind} ${action.unit} failed`);
-      return { done, error: `${action.kind} ${action.unit}: ${message}` };
+      log.error({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "failed", error: error.message, ...(e instanceof AwsCallError ? { code: e.code, retryable: e.retryable } : {}) }, `${action.kind} ${action.unit} failed`);
+      if (e instanceof AwsCallError && action.kind === "DeleteDiscoveryService" && e.code === "ResourceInUse") return { done, failure: { kind: "busy", action, error: e } };
+      return { done, failure: { kind: "call", action, error, ...(await staleRevision(action, e)) } };
     }
   }
   return { done };
+
+  async function perform(action: Action): Promise<void> {
+    switch (action.kind) {
+      case "StopTask":
+        deps.stoppedByOperator.add(action.taskArn);
+        await deps.ecs.stopTask(action.cluster, action.taskArn, action.reason);
+        deps.observer.followStop(action.cluster, action.taskArn);
+        return;
+      case "PutConfig":
+        deps.parameters.noteWrite(action.parameter, action.value, await deps.ssm.put(action.parameter, action.value));
+        return;
+      case "DeleteParameter":
+        await deps.ssm.delete(action.parameter);
+        deps.parameters.noteDelete(action.parameter);
+        return;
+      case "CreateDiscoveryService": {
+        const arn = await deps.discovery.createService(action.name, action.namespaceId, action.tags);
+        registries.set(action.name, arn);
+        if (deps.namespace) deps.namespaces.noteCreated(deps.namespace, action.name, arn, action.tags);
+        return;
+      }
+      case "DeleteDiscoveryService":
+        await deps.discovery.deleteService(action.arn);
+        if (deps.namespace) deps.namespaces.noteDeleted(deps.namespace, action.name, action.arn);
+        return;
+      case "RegisterTaskDefinition": {
+        const td = await deps.ecs.registerTaskDefinition(action.input);
+        deps.observer.remember(td, action.input.tags ?? []);
+        registered.set(action.input.family!, td.taskDefinitionArn!);
+        return;
+      }
+      case "CreateService": {
+        const svc = await deps.ecs.createService({ ...action.input, taskDefinition: pin(action.input.taskDefinition), serviceRegistries: pinRegistries(action.input.serviceRegistries) });
+        deps.observer.noteService(action.input.cluster!, withTags(svc, action.input.tags));
+        return;
+      }
+      case "UpdateService": {
+        const cluster = action.input.cluster!;
+        const before = deps.observer.services(cluster, [action.input.service!]).get(action.input.service!);
+        const svc = await deps.ecs.updateService({
+          ...action.input,
+          ...(action.input.taskDefinition ? { taskDefinition: pin(action.input.taskDefinition) } : {}),
+          ...(action.input.serviceRegistries ? { serviceRegistries: pinRegistries(action.input.serviceRegistries) } : {}),
+        });
+        deps.observer.noteService(cluster, withTags(svc, before?.tags));
+        return;
+      }
+      case "DeleteService": {
+        const before = deps.observer.services(action.cluster, [action.service]).get(action.service);
+        deps.observer.noteService(action.cluster, withTags(await deps.ecs.deleteService(action.cluster, action.service), before?.tags));
+        return;
+      }
+      case "TagResource": {
+        await deps.ecs.tagResource(action.arn, action.tags);
+        const cluster = action.arn.split("/").at(-2);
+        const before = cluster ? deps.observer.services(cluster, [action.unit]).get(action.unit) : undefined;
+        if (cluster && before) {
+          const keys = new Set(action.tags.map((t) => t.key));
+          deps.observer.noteService(cluster, { ...before, tags: [...(before.tags ?? []).filter((t) => !keys.has(t.key)), ...action.tags] });
+        }
+        return;
+      }
+    }
+  }
+
+  /**
+   * A revision deregistered behind the operator's back: ECS answers ClientException
+   * ("TaskDefinition is inactive") or InvalidParameterException. Whatever the
+   * wording, the revision is checked: if ECS no longer has it ACTIVE, it is
+   * forgotten and the next reconcile registers anew.
+   */
+  async function staleRevision(action: Action, e: unknown): Promise<{ staleTaskDefinition?: string }> {
+    if (!(e instanceof AwsCallError) || !["ClientException", "InvalidParameterException"].includes(e.code)) return {};
+    if (action.kind !== "CreateService" && action.kind !== "UpdateService") return {};
+    const ref = pin(action.input.taskDefinition);
+    if (!ref) return {};
+    const found = await deps.ecs.describeTaskDefinition(ref).catch(() => undefined);
+    if (found && found.taskDefinition.status === "ACTIVE") return {};
+    deps.observer.forgetTaskDefinition(ref);
+    return { staleTaskDefinition: ref };
+  }
 }

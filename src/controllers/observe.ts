@@ -1,11 +1,15 @@
-// Observe: what ECS has, at the batched lower bound. Per cluster and pass:
-// DescribeServices in batches of 10 for the names asked, ListTasks once (100
-// per page), and DescribeTasks only for task ARNs not seen before (or not yet
-// settled, or gone since the last pass). Task definitions are immutable per
-// ARN, so each is described once for the life of the process.
+// The ECS half of the observation cache ("informer"). Per cluster it keeps
+// the live tasks and the services it was asked about, each stamped with when
+// it was read, and refreshes only what is older than a reconcile needs:
+// DescribeServices in batches of 10, ListTasks once (100 a page), and
+// DescribeTasks only for task ARNs not seen before (or not settled yet, or
+// gone since the last look). Concurrent requests for one cluster share one
+// read, and a failed read (a missing cluster) is remembered for the same
+// freshness, so fifty stacks on a missing cluster cost one call, not fifty.
+// Task definitions are immutable per ARN: each is described once.
 import type { Service, Task, TaskDefinition, Tag } from "@aws-sdk/client-ecs";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
-import { canonicalJson } from "../resources/hash.ts";
+import { contentHash, canonicalJson } from "../resources/hash.ts";
 import { canonicalTaskDefinition, type Canonical } from "../resources/normalize.ts";
 
 export interface TaskSnapshot {
@@ -33,16 +37,10 @@ export interface ObservedTaskDefinition {
   hasHealthCheck: boolean;
 }
 
-export interface ClusterObservation {
-  cluster: string;
-  /** By service name, for the names asked; absent means ECS does not know it. */
-  services: Map<string, Service>;
-  /** Tasks with desiredStatus RUNNING, the whole cluster. */
-  running: TaskSnapshot[];
-  /** Tasks that were running at the previous pass and are not any more, with their stop reason. */
-  stopped: TaskSnapshot[];
-  /** Tasks asked to stop that have not reached STOPPED yet: they still hold their slot. */
-  stopping: TaskSnapshot[];
+/** A task that left the running set, numbered so each reconcile reports it once. */
+export interface StopEvent {
+  seq: number;
+  task: TaskSnapshot;
 }
 
 function familyOf(taskDefinitionArn: string): string {
@@ -68,30 +66,82 @@ export function snapshotOf(t: Task): TaskSnapshot {
   };
 }
 
+interface Stamped<T> {
+  value: T;
+  at: number;
+}
+
+interface ClusterState {
+  services: Map<string, Stamped<Service | undefined>>;
+  tasksAt: number;
+  running: string[];
+  /** Tasks followed until they reach STOPPED: asked to stop, or gone from the running set. */
+  stopping: Set<string>;
+  stops: StopEvent[];
+  tasksInFlight?: { started: number; promise: Promise<void> };
+  /** The last failed read of the cluster, remembered for the same freshness as a success. */
+  failure?: Stamped<unknown>;
+}
+
+const MAX_STOP_EVENTS = 2000;
+/** Revisions of a family compared when looking for one with equal content (the newest first). */
+export const REVISIONS_SCANNED = 100;
+
 export class Observer {
+  private readonly clusters = new Map<string, ClusterState>();
   private readonly tasks = new Map<string, TaskSnapshot>();
-  private readonly previousRunning = new Map<string, Set<string>>();
   private readonly taskDefinitions = new Map<string, ObservedTaskDefinition>();
-  /** Per cluster, tasks followed until they reach STOPPED. */
-  private readonly stopping = new Map<string, Set<string>>();
+  /** Content hashes of revisions described while looking for an equal one: ARN → hash. */
+  private readonly revisionHashes = new Map<string, string>();
+  /** Families already listed with no equal revision, by family and content hash. */
+  private readonly noMatch = new Set<string>();
+  private seq = 0;
 
-  constructor(private readonly ecs: EcsGateway) {}
+  constructor(
+    private readonly ecs: EcsGateway,
+    /** Whether a task belongs to a stack the operator manages: only those are described again until settled. */
+    private readonly watched: (t: TaskSnapshot) => boolean = () => true,
+    readonly clock: () => number = () => performance.now(),
+  ) {}
 
-  /**
-   * Observes one cluster. `watched(group)` says which task groups belong to
-   * stacks the operator manages: only their unsettled tasks are described again.
-   */
-  async observeCluster(cluster: string, serviceNames: readonly string[], watched: (t: TaskSnapshot) => boolean): Promise<ClusterObservation> {
-    const [services, arns] = await Promise.all([this.ecs.describeServices(cluster, serviceNames), this.ecs.listRunningTaskArns(cluster)]);
+  private state(cluster: string): ClusterState {
+    let s = this.clusters.get(cluster);
+    if (!s) {
+      s = { services: new Map(), tasksAt: -Infinity, running: [], stopping: new Set(), stops: [] };
+      this.clusters.set(cluster, s);
+    }
+    return s;
+  }
+
+  /** Makes the cluster's task list at least as new as `since` (one shared read per cluster). */
+  async ensureTasks(cluster: string, since: number): Promise<void> {
+    const s = this.state(cluster);
+    if (s.failure && s.failure.at >= since) throw s.failure.value;
+    if (s.tasksAt >= since) return;
+    if (s.tasksInFlight && s.tasksInFlight.started >= since) return s.tasksInFlight.promise;
+    const started = this.clock();
+    const promise = this.refreshTasks(cluster, s, started).finally(() => {
+      if (s.tasksInFlight?.promise === promise) delete s.tasksInFlight;
+    });
+    s.tasksInFlight = { started, promise };
+    return promise;
+  }
+
+  private async refreshTasks(cluster: string, s: ClusterState, started: number): Promise<void> {
+    let arns: string[];
+    try {
+      arns = await this.ecs.listRunningTaskArns(cluster);
+    } catch (e) {
+      s.failure = { value: e, at: started };
+      throw e;
+    }
     const current = new Set(arns);
-    const previous = this.previousRunning.get(cluster);
-    const gone = previous ? [...previous].filter((a) => !current.has(a)) : [];
+    const gone = s.running.filter((a) => !current.has(a));
     const unsettled = arns.filter((a) => {
       const known = this.tasks.get(a);
-      return !known || (watched(known) && !this.settled(known));
+      return !known || (this.watched(known) && !this.settled(known));
     });
-    const following = this.stopping.get(cluster) ?? new Set<string>();
-    const toDescribe = [...new Set([...unsettled, ...gone, ...following])];
+    const toDescribe = [...new Set([...unsettled, ...gone, ...s.stopping])];
     const described = toDescribe.length > 0 ? await this.ecs.describeTasks(cluster, toDescribe) : [];
     const seen = new Set<string>();
     for (const t of described) {
@@ -99,25 +149,87 @@ export class Observer {
       seen.add(t.taskArn);
       this.tasks.set(t.taskArn, snapshotOf(t));
     }
-    const stopped = gone.map((a) => this.tasks.get(a)).filter((t): t is TaskSnapshot => t !== undefined);
-    for (const t of stopped) if (t.lastStatus !== "STOPPED") following.add(t.arn);
-    const stillStopping: TaskSnapshot[] = [];
-    for (const a of following) {
+    for (const a of gone) {
+      const t = this.tasks.get(a);
+      if (!t) continue;
+      s.stops.push({ seq: ++this.seq, task: t });
+      if (t.lastStatus !== "STOPPED") s.stopping.add(a);
+    }
+    if (s.stops.length > MAX_STOP_EVENTS) s.stops.splice(0, s.stops.length - MAX_STOP_EVENTS);
+    for (const a of [...s.stopping]) {
       const t = this.tasks.get(a);
       // A task ECS no longer describes has been purged: it is certainly stopped.
-      if (!t || !seen.has(a) || t.lastStatus === "STOPPED") following.delete(a);
-      else stillStopping.push(t);
+      if (t && seen.has(a) && t.lastStatus !== "STOPPED") continue;
+      s.stopping.delete(a);
+      if (!current.has(a)) this.tasks.delete(a);
     }
-    for (const a of gone) if (!following.has(a)) this.tasks.delete(a);
-    this.stopping.set(cluster, following);
-    this.previousRunning.set(cluster, current);
-    return {
-      cluster,
-      services,
-      running: arns.map((a) => this.tasks.get(a)).filter((t): t is TaskSnapshot => t !== undefined),
-      stopped,
-      stopping: stillStopping,
-    };
+    for (const a of gone) if (!s.stopping.has(a)) this.tasks.delete(a);
+    s.running = arns;
+    s.tasksAt = started;
+    delete s.failure;
+  }
+
+  /** Makes the named services at least as new as `since`: DescribeServices, 10 names a call, only for stale names. */
+  async ensureServices(cluster: string, names: readonly string[], since: number): Promise<void> {
+    const s = this.state(cluster);
+    if (s.failure && s.failure.at >= since) throw s.failure.value;
+    const stale = [...new Set(names)].filter((n) => (s.services.get(n)?.at ?? -Infinity) < since);
+    if (stale.length === 0) return;
+    const started = this.clock();
+    let found: Map<string, Service>;
+    try {
+      found = await this.ecs.describeServices(cluster, stale);
+    } catch (e) {
+      s.failure = { value: e, at: started };
+      throw e;
+    }
+    for (const n of stale) s.services.set(n, { value: found.get(n), at: started });
+    delete s.failure;
+  }
+
+  /** The services known for these names (absent: ECS does not know the name). */
+  services(cluster: string, names: Iterable<string>): Map<string, Service> {
+    const s = this.state(cluster);
+    const out = new Map<string, Service>();
+    for (const n of names) {
+      const v = s.services.get(n)?.value;
+      if (v) out.set(n, v);
+    }
+    return out;
+  }
+
+  /** A service as the operator's own write returned it: as fresh as a read. */
+  noteService(cluster: string, service: Service): void {
+    if (service.serviceName) this.state(cluster).services.set(service.serviceName, { value: service, at: this.clock() });
+  }
+
+  /** Live tasks (desiredStatus RUNNING) of the cluster, as last listed, minus those the operator has since stopped. */
+  running(cluster: string): TaskSnapshot[] {
+    const s = this.state(cluster);
+    return s.running.filter((a) => !s.stopping.has(a)).map((a) => this.tasks.get(a)).filter((t): t is TaskSnapshot => t !== undefined);
+  }
+
+  /** Tasks on their way to STOPPED: they still hold their slot. */
+  stopping(cluster: string): TaskSnapshot[] {
+    return [...this.state(cluster).stopping].map((a) => this.tasks.get(a)).filter((t): t is TaskSnapshot => t !== undefined);
+  }
+
+  /** Tasks that left the running set after event `after`, and the number to pass next time. */
+  stopsSince(cluster: string, after: number): { stops: TaskSnapshot[]; last: number } {
+    const s = this.state(cluster);
+    return { stops: s.stops.filter((e) => e.seq > after).map((e) => e.task), last: s.stops.at(-1)?.seq ?? after };
+  }
+
+  /** The sequence number of the newest stop event: a new reader starts after it. */
+  get lastStop(): number {
+    return this.seq;
+  }
+
+  /** Follows a task the operator stopped until ECS reports it STOPPED; it no longer counts as running. */
+  followStop(cluster: string, arn: string): void {
+    this.state(cluster).stopping.add(arn);
+    const t = this.tasks.get(arn);
+    if (t) this.tasks.set(arn, { ...t, desiredStatus: "STOPPED" });
   }
 
   /** A task is settled once RUNNING and, when its definition has a health check, HEALTHY. */
@@ -127,47 +239,54 @@ export class Observer {
     return !td?.hasHealthCheck || t.healthStatus === "HEALTHY";
   }
 
-  /** A task definition by ARN (or family for its latest ACTIVE revision); cached by ARN. */
+  /** A task definition by ARN; cached by ARN, so each revision is described once. */
   async taskDefinition(ref: string): Promise<ObservedTaskDefinition | undefined> {
     const cached = this.taskDefinitions.get(ref);
     if (cached) return cached;
     const found = await this.ecs.describeTaskDefinition(ref);
     if (!found) return undefined;
-    const observed = toObserved(found.taskDefinition, found.tags);
-    this.taskDefinitions.set(observed.arn, observed);
-    return observed;
+    return this.remember(found.taskDefinition, found.tags);
   }
 
   /**
-   * An ACTIVE revision of `family` whose canonical content is `canonical`: one
-   * already seen (cached) if possible, else the family's latest ACTIVE revision.
+   * An ACTIVE revision of `family` whose canonical content is `canonical`, also
+   * after a restart: revisions already seen first, then the family's ACTIVE
+   * revisions, newest first (at most REVISIONS_SCANNED), each described once.
    */
-  async findTaskDefinition(family: string, canonical: string): Promise<ObservedTaskDefinition | undefined> {
+  async findTaskDefinition(family: string, canonical: string): Promise<string | undefined> {
+    const hash = contentHash(canonical);
     const prefix = `:task-definition/${family}:`;
-    for (const td of this.taskDefinitions.values()) {
-      if (td.arn.includes(prefix) && td.canonicalJson === canonical) return td;
+    for (const td of this.taskDefinitions.values()) if (td.arn.includes(prefix) && td.canonicalJson === canonical) return td.arn;
+    for (const [arn, h] of this.revisionHashes) if (h === hash && arn.includes(prefix)) return arn;
+    const key = `${family}\n${hash}`;
+    if (this.noMatch.has(key)) return undefined;
+    const arns = (await this.ecs.listActiveRevisions(family, REVISIONS_SCANNED)).filter((a) => familyOf(a) === family);
+    for (const arn of arns) {
+      let h = this.revisionHashes.get(arn);
+      if (h === undefined) {
+        const found = await this.ecs.describeTaskDefinition(arn);
+        if (!found) continue;
+        h = contentHash(canonicalJson(canonicalTaskDefinition(found.taskDefinition, found.tags)));
+        this.revisionHashes.set(arn, h);
+      }
+      if (h === hash) return arn;
     }
-    const latest = await this.taskDefinition(family);
-    return latest && latest.canonicalJson === canonical ? latest : undefined;
+    this.noMatch.add(key);
+    return undefined;
   }
 
-  /** Forgets a revision ECS refused (deregistered since it was described). */
+  /** Forgets a revision ECS refused (deregistered since it was seen). */
   forgetTaskDefinition(arn: string): void {
     this.taskDefinitions.delete(arn);
+    this.revisionHashes.delete(arn);
   }
 
-  /** Records a definition the operator just registered, so it is never described. */
+  /** Records a definition (described, or just registered by the operator). */
   remember(td: TaskDefinition, tags: Tag[]): ObservedTaskDefinition {
     const observed = toObserved(td, tags);
     this.taskDefinitions.set(observed.arn, observed);
+    for (const key of this.noMatch) if (key.startsWith(`${familyOf(observed.arn)}\n`)) this.noMatch.delete(key);
     return observed;
-  }
-
-  /** Follows a task the operator stopped until ECS reports it STOPPED. */
-  followStop(cluster: string, arn: string): void {
-    const set = this.stopping.get(cluster) ?? new Set<string>();
-    set.add(arn);
-    this.stopping.set(cluster, set);
   }
 }
 

@@ -1,23 +1,31 @@
-// Act, decided: the smallest safe writes that repair the drifts, in a safe order.
+// Act, decided: the smallest safe writes that repair the drifts, create what
+// is missing and remove what is no longer wanted, in a safe order.
 //   1. stop extra compactor / monolithic / ingester-ordinal tasks, before anything else;
-//   2. write config parameters (tasks read them at start);
+//   2. write config parameters (tasks read them at start), create Cloud Map services;
 //   3. register task definitions whose content is new (never when an equal revision exists);
 //   4. create and update services: stateless ones freely, singletons only while no extra
-//      task is still stopping, ingester ordinals one at a time and only when every other
-//      ordinal is running and healthy (scale-up lowest ordinal first, scale-down highest);
-//   5. scale orphaned services to 0, then delete them once their tasks are gone;
-//   6. restore ownership tags.
-// One write per drift, at most one write per service per pass. Pure.
-import type { UpdateServiceCommandInput } from "@aws-sdk/client-ecs";
-import { COMPONENTS } from "../resources/components.ts";
+//      task is still stopping, ingester ordinals one at a time and only when the others
+//      are running and ready (created lowest first, rolled highest first);
+//   5. scale orphaned services to 0 (ingester ordinals highest first, each after the
+//      one above it is gone), then delete them once their tasks are gone;
+//   6. delete what removed units leave behind: their Cloud Map services and config
+//      parameters, once ECS has let go of them;
+//   7. restore ownership tags.
+// Every UpdateService of a single-task unit carries its 0/100 deployment
+// configuration, so ECS can never roll it under anything weaker, whatever
+// someone changed since it was observed. One write per drift. Pure.
+import type { DeploymentConfiguration, UpdateServiceCommandInput } from "@aws-sdk/client-ecs";
+import { COMPONENTS, type Component } from "../resources/components.ts";
+import { deploymentConfigurationFor } from "../resources/service.ts";
+import { TAGS } from "../resources/tags.ts";
 import type { OrphanAnalysis, StackAnalysis, UnitAnalysis } from "./analyze.ts";
-import type { Action, Deferral, DriftKind } from "./types.ts";
+import type { Action, Deferral, Purpose } from "./types.ts";
 
 export interface PlanContext {
   cluster: string;
   /** The stack's Cloud Map namespace id (services are created in it). */
   namespaceId: string;
-  /** Whether owned services that are no longer desired may be deleted (false under deletionPolicy retain for a deleted spec). */
+  /** Whether owned objects that are no longer desired may be deleted (false under deletionPolicy retain for a deleted spec). */
   deleteOrphans: boolean;
 }
 
@@ -54,10 +62,10 @@ function topField(path: string): string {
   return path.split(/[.[]/)[0]!;
 }
 
-/** Prefix of a registry ARN still to be created in this pass: `cloudmap:<unit>`. */
+/** Prefix of a registry ARN still to be created in this reconcile: `cloudmap:<unit>`. */
 export const PENDING_REGISTRY = "cloudmap:";
 
-function kindOf(field: string): DriftKind {
+function purposeOf(field: string): Purpose {
   if (field === "desiredCount") return "DesiredCountChanged";
   if (field === "serviceRegistries") return "ServiceDiscoveryMissing";
   if (field === "deploymentConfiguration") return "DeploymentConfigurationWeakened";
@@ -65,43 +73,41 @@ function kindOf(field: string): DriftKind {
   return "ServiceSettingsChanged";
 }
 
+const singleTask = (component: string) => COMPONENTS[component as Component]?.role !== "stateless";
+
+/** The deployment configuration every UpdateService of a single-task unit carries. */
+function guardedDeployment(component: string): { deploymentConfiguration?: DeploymentConfiguration } {
+  return singleTask(component) ? { deploymentConfiguration: deploymentConfigurationFor({ component: component as Component }) } : {};
+}
+
 export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   const actions: Action[] = [];
   const deferrals: Deferral[] = [];
   const defer = (unit: string, reason: string) => deferrals.push({ unit, reason });
   const units = analysis.units;
+  const created = (u: UnitAnalysis): Purpose[] => (u.creating ? ["Create"] : []);
 
   // 1. Extra singleton and ordinal tasks: stop them first.
   for (const u of units) {
     for (const t of u.extraTasks) {
-      actions.push({
-        kind: "StopTask",
-        unit: u.desired.unit.name,
-        component: u.desired.unit.component,
-        cluster: ctx.cluster,
-        taskArn: t.arn,
-        reason: `lokistack: extra ${u.desired.unit.component} task for ${u.desired.unit.name}`,
-        repairs: [u.desired.unit.component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask"],
-      });
+      const { name, component } = u.desired.unit;
+      actions.push({ kind: "StopTask", unit: name, component, cluster: ctx.cluster, taskArn: t.arn, reason: `lokistack: extra ${component} task for ${name}`, repairs: [component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask"] });
     }
   }
 
-  // 2. Config parameters.
+  // 2. Config parameters, then Cloud Map services: DNS names for every unit, before any ECS service needs one.
   for (const u of units) {
-    if (u.configCurrent || u.state === "foreign") continue;
-    const parameter = u.desired.taskDefinition.containerDefinitions?.flatMap((c) => c.secrets ?? []).find((s) => s.name === "LOKI_CONFIG")?.valueFrom;
-    if (parameter) actions.push({ kind: "PutConfig", unit: u.desired.unit.name, component: u.desired.unit.component, parameter, value: u.desired.lokiConfig, repairs: ["ConfigChanged"] });
+    if (u.configCurrent || u.state === "foreign" || !u.configParameter) continue;
+    actions.push({ kind: "PutConfig", unit: u.desired.unit.name, component: u.desired.unit.component, parameter: u.configParameter, value: u.desired.lokiConfig, repairs: u.creating ? ["Create"] : ["ConfigChanged"] });
   }
-
-  // 2b. Cloud Map services: DNS names for every unit, before any ECS service needs one.
   for (const u of units) {
     if (u.registryArn || u.state === "foreign") continue;
     const name = u.desired.unit.name;
-    const tags = (u.desired.service.tags ?? []).filter((t) => t.key !== "lokistack.io/spec-hash");
-    actions.push({ kind: "CreateDiscoveryService", unit: name, component: u.desired.unit.component, name, namespaceId: ctx.namespaceId, tags, repairs: ["ServiceDiscoveryMissing"] });
+    const tags = (u.desired.service.tags ?? []).filter((t) => t.key !== TAGS.specHash);
+    actions.push({ kind: "CreateDiscoveryService", unit: name, component: u.desired.unit.component, name, namespaceId: ctx.namespaceId, tags, repairs: u.creating ? ["Create"] : ["ServiceDiscoveryMissing"] });
   }
 
-  // Decide which units change this pass, then register only what they need.
+  // Decide which units change now, then register only what they need.
   const changes = new Map<UnitAnalysis, "create" | "update">();
   const ordinals = units.filter((u) => u.desired.unit.component === "ingester");
   const needsChange = (u: UnitAnalysis) =>
@@ -126,8 +132,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   // Ingester ordinals. Safety fixes (a weakened deployment configuration, a count
   // above 1) go ahead on every ordinal at once: they never start a task. Any other
   // change picks one ordinal: a missing one (lowest first), else an orphan to scale
-  // down (highest first), else one to update (highest first), and only while every
-  // other ordinal is running and healthy.
+  // down (highest first), else one to update (highest first).
   const ordinalOrphans = analysis.orphans.filter((o) => o.component === "ingester").sort((a, b) => (b.ordinal ?? 0) - (a.ordinal ?? 0));
   const safetyOnly = (u: UnitAnalysis) =>
     u.state === "present" &&
@@ -135,9 +140,11 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     u.taskDefinitionCurrent &&
     u.discoveryCurrent;
   for (const u of ordinals) if (needsChange(u) && safetyOnly(u)) changes.set(u, "update");
-  const allOthersReady = (except: string) =>
-    ordinals.every((o) => o.desired.unit.name === except || o.state === "missing" || o.ready) && ordinalOrphans.every((o) => o.name === except || o.tasks === 0 || o.service.desiredCount === 0);
   const busy = (u: UnitAnalysis) => u.extraTasks.length > 0 || u.stoppingTasks.length > 0;
+  // A desired ordinal changes only while every other desired ordinal is running and ready.
+  const othersReady = (except: string) => ordinals.every((o) => o.desired.unit.name === except || o.state === "missing" || o.ready);
+  // An orphan is scaled down only after every orphan above it is gone: never waits on one below.
+  const aboveGone = (o: OrphanAnalysis) => ordinalOrphans.every((x) => (x.ordinal ?? 0) <= (o.ordinal ?? 0) || (x.tasks === 0 && x.service.desiredCount === 0));
   const pendingOrdinal = ordinals.filter((u) => u.state === "missing").sort((a, b) => (a.desired.unit.ordinal ?? 0) - (b.desired.unit.ordinal ?? 0))[0];
   const orphanToScale = ctx.deleteOrphans ? ordinalOrphans.find((o) => o.service.desiredCount! > 0) : undefined;
   const updateOrdinal = ordinals
@@ -146,27 +153,33 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   let ordinalChange: UnitAnalysis | OrphanAnalysis | undefined = pendingOrdinal ?? orphanToScale ?? updateOrdinal;
   if (ordinalChange) {
     const name = "desired" in ordinalChange ? ordinalChange.desired.unit.name : ordinalChange.name;
-    const blocked = "desired" in ordinalChange && busy(ordinalChange);
-    if (blocked || !allOthersReady(name)) {
-      defer(name, blocked ? "waiting for this ordinal's other task to stop" : "waiting until every other ingester ordinal is running and healthy");
+    const reason =
+      "desired" in ordinalChange
+        ? busy(ordinalChange)
+          ? "waiting for this ordinal's other task to stop"
+          : !othersReady(name)
+            ? "waiting until every other ingester ordinal is running and ready"
+            : undefined
+        : !othersReady(name)
+          ? "waiting until every desired ingester ordinal is running and ready"
+          : !aboveGone(ordinalChange)
+            ? "waiting for the ordinal above it to be gone"
+            : undefined;
+    if (reason) {
+      defer(name, reason);
       ordinalChange = undefined;
     } else if ("desired" in ordinalChange) {
       changes.set(ordinalChange, ordinalChange.state === "missing" ? "create" : "update");
     }
     for (const u of ordinals) {
-      if (needsChange(u) && !changes.has(u) && u !== ordinalChange && u.state !== "foreign") defer(u.desired.unit.name, "one ingester ordinal changes at a time");
+      if (needsChange(u) && !changes.has(u) && u !== ordinalChange && u.state !== "foreign" && u.desired.unit.name !== name) defer(u.desired.unit.name, "one ingester ordinal changes at a time");
     }
   }
 
   // 3. Task definitions the changing units need and ECS does not have yet.
-  const registered = new Set<string>();
   for (const [u, change] of changes) {
-    const family = u.desired.unit.name;
     const needsRegistration = (change === "create" || !u.taskDefinitionCurrent) && !u.matchingTaskDefinitionArn;
-    if (needsRegistration && !registered.has(family)) {
-      registered.add(family);
-      actions.push({ kind: "RegisterTaskDefinition", unit: family, component: u.desired.unit.component, input: u.desired.taskDefinition, repairs: [change === "create" ? "MissingService" : "TaskDefinitionChanged"] });
-    }
+    if (needsRegistration) actions.push({ kind: "RegisterTaskDefinition", unit: u.desired.unit.name, component: u.desired.unit.component, input: u.desired.taskDefinition, repairs: change === "create" ? (u.creating ? ["Create"] : ["MissingService"]) : ["TaskDefinitionChanged"] });
   }
 
   // 4. Create and update services. A family without a revision means "the one registered above".
@@ -177,19 +190,18 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     // A registry not created yet is named by the unit; the executor pins the ARN it gets.
     const registryArn = u.registryArn ?? `${PENDING_REGISTRY}${name}`;
     if (change === "create") {
-      actions.push({ kind: "CreateService", unit: name, component, input: { ...u.desired.service, taskDefinition, serviceRegistries: [{ registryArn }] }, repairs: ["MissingService"] });
+      actions.push({ kind: "CreateService", unit: name, component, input: { ...u.desired.service, taskDefinition, serviceRegistries: [{ registryArn }] }, repairs: u.creating ? ["Create"] : ["MissingService"] });
       continue;
     }
     const fields = new Set(u.serviceDiffs.map((d) => topField(d.path)).filter((f) => f !== "tags" && UPDATABLE.has(f)));
     if (!u.taskDefinitionCurrent) fields.add("taskDefinition");
     if (!u.discoveryCurrent) fields.add("serviceRegistries");
-    // Weakened deployment safety is restored on its own first; a rollout waits for the next pass.
-    const role = COMPONENTS[component].role;
-    if (fields.has("deploymentConfiguration") && role !== "stateless") {
+    // Weakened deployment safety is restored on its own first; a rollout waits for the next reconcile.
+    if (fields.has("deploymentConfiguration") && singleTask(component)) {
       for (const f of [...fields]) if (f !== "deploymentConfiguration" && f !== "desiredCount") fields.delete(f);
     }
     if (fields.size === 0) continue;
-    const input: Record<string, unknown> = { cluster: u.desired.service.cluster, service: name };
+    const input: Record<string, unknown> = { cluster: u.desired.service.cluster, service: name, ...guardedDeployment(component) };
     const desired: Record<string, unknown> = { ...u.desired.service };
     for (const f of fields) {
       if (f === "taskDefinition") input.taskDefinition = taskDefinition;
@@ -205,7 +217,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       component,
       input: input as unknown as UpdateServiceCommandInput,
       fields: [...fields].sort(),
-      repairs: [...new Set([...fields].map(kindOf))],
+      repairs: [...new Set([...fields].map(purposeOf)), ...created(u)],
     });
   }
   const nonUpdatable = units.flatMap((u) => u.serviceDiffs.filter((d) => topField(d.path) !== "tags" && !UPDATABLE.has(topField(d.path))).map((d) => ({ u, d })));
@@ -219,10 +231,11 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     }
     if (o.service.desiredCount! > 0) {
       if (o.component === "ingester" && ordinalChange !== o) {
-        if (o !== orphanToScale) defer(o.name, "one ingester ordinal changes at a time");
+        if (o !== orphanToScale) defer(o.name, "ingester ordinals are removed one at a time, highest first");
         continue;
       }
-      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input: { cluster: ctx.cluster, service: o.name, desiredCount: 0 }, fields: ["desiredCount"], repairs: ["OrphanedService"] });
+      const input = { cluster: ctx.cluster, service: o.name, desiredCount: 0, ...guardedDeployment(o.component) };
+      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs: ["OrphanedService"] });
     } else if (o.tasks === 0 && (o.service.runningCount ?? 0) === 0 && (o.service.pendingCount ?? 0) === 0) {
       actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs: ["OrphanedService"] });
     } else {
@@ -230,7 +243,18 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     }
   }
 
-  // 6. Ownership tags.
+  // 6. What removed units leave behind, once ECS has deregistered their tasks.
+  if (ctx.deleteOrphans) {
+    for (const r of analysis.leftoverRegistries) {
+      if (r.serviceGone) actions.push({ kind: "DeleteDiscoveryService", unit: r.unit, component: r.component, name: r.unit, arn: r.arn, repairs: ["Delete"] });
+      else defer(r.unit, "its Cloud Map service is deleted once the ECS service is gone");
+    }
+    for (const c of analysis.leftoverConfigs) {
+      if (c.serviceGone) actions.push({ kind: "DeleteParameter", unit: c.unit, component: c.component, parameter: c.parameter, repairs: ["Delete"] });
+    }
+  }
+
+  // 7. Ownership tags.
   for (const u of units) {
     if (u.state !== "present" || !u.service?.serviceArn) continue;
     if (!u.serviceDiffs.some((d) => topField(d.path) === "tags")) continue;

@@ -1,29 +1,40 @@
-// The reconcile pass: for every stack, observe → diff → act → report.
-// Idempotent and resumable: each pass starts from what ECS and SSM say now,
-// so a pass interrupted at any point is finished by the next one.
+// Reconcile, on controller-runtime's contract: `reconcile(stack)` looks at
+// one stack through the observation cache, decides, acts and reports, and
+// returns a typed outcome; it is idempotent and level-triggered (each call
+// starts from what the cache says now, refreshed to be at least as new as the
+// reason it was called). One stack's failure (its cluster, its namespace, a
+// rejected call) never touches another's.
+//
+// `refresh()` is the resync: it reads everything once, at the batched lower
+// bound, and runs the safety guard on every cluster before any stack is
+// reconciled: an extra compactor or monolithic task, or a second task of an
+// ingester ordinal, is stopped ahead of every other action of every stack.
 import type { Service } from "@aws-sdk/client-ecs";
-import type { Parameter as SsmParameter } from "@aws-sdk/client-ssm";
 import type { Logger } from "pino";
 import type { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
+import { AwsCallError } from "../aws/errors.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteLimiter } from "../aws/write-limiter.ts";
-import { canonicalJson } from "../resources/hash.ts";
-import { isManaged } from "../resources/tags.ts";
 import type { Issue } from "../resources/issues.ts";
 import { desiredUnits, type DesiredUnit } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
 import { checkSchemaHistory } from "../resources/schema-history.ts";
+import { isManaged, TAGS } from "../resources/tags.ts";
 import { validateText, type ValidationResult } from "../resources/validate.ts";
-import { analyze, desiredTaskDefinition, isUnitOf, type StackObservation } from "./analyze.ts";
-import { describeAction, execute } from "./execute.ts";
-import { Observer, type ClusterObservation, type ObservedTaskDefinition, type TaskSnapshot } from "./observe.ts";
+import { analyze, desiredTaskDefinition, type StackObservation } from "./analyze.ts";
+import { describeDrift } from "./drift.ts";
+import { describeAction, execute, type ExecuteFailure } from "./execute.ts";
+import { NamespaceCache, type NamespaceView } from "./namespaces.ts";
+import { Observer, type TaskSnapshot } from "./observe.ts";
+import { ParameterCache } from "./parameters.ts";
 import { plan } from "./plan.ts";
-import { buildStatus, parseStatus, statusText, type StackStatus } from "./status.ts";
-import type { Action, Deferral, Drift } from "./types.ts";
+import { extraTasks, isSingleTaskUnit, isUnitOf, unitOfTask } from "./singletons.ts";
+import { buildStatus, parseStatus, statusNeedsWrite, statusText, type StackStatus } from "./status.ts";
+import { DegradedError, type Action, type Deferral, type DegradedReason, type Drift, type Outcome } from "./types.ts";
 
 export interface ReconcileMetrics {
-  reconciled(stack: string, result: "success" | "error", seconds: number): void;
+  reconciled(stack: string, outcome: Outcome["kind"], seconds: number): void;
   drift(kind: string): void;
   action(kind: string, result: "ok" | "failed"): void;
 }
@@ -35,11 +46,18 @@ export interface ReconcilerOptions {
   discovery: DiscoveryGateway;
   limiter: WriteLimiter;
   logger: Logger;
-  observer?: Observer;
   /** False when this replica must not write (not the leader, shutting down). */
   canWrite?: () => boolean;
   now?: () => Date;
+  /** Monotonic milliseconds, for the cache's freshness. */
+  clock?: () => number;
   metrics?: ReconcileMetrics;
+  /** Who writes the status (the replica's id). */
+  replica?: string;
+  /** The resync period, recorded in status so readers can judge its age. */
+  resyncSeconds?: number;
+  /** Stacks reconciled at once by `pass()`. */
+  concurrency?: number;
 }
 
 export type StackMode = "repair" | "report" | "suspended" | "invalid" | "deleted" | "retained";
@@ -54,28 +72,39 @@ export interface StackResult {
   planned: Action[];
   done: Action[];
   deferrals: Deferral[];
+  /** Units created for the first time (not drift). */
+  creating: string[];
   error?: string;
+  outcome: Outcome;
   status?: StackStatus;
   statusWritten: boolean;
 }
 
-export interface PassOptions {
+export interface ReconcileOptions {
   /** `plan` observes and decides but writes nothing, not even status. */
+  mode: "apply" | "plan";
+  /** The observation must be at least this new (monotonic ms); default: now. */
+  since?: number;
+}
+
+export interface PassOptions {
   mode: "apply" | "plan";
   /** Only these stacks (all when unset). */
   only?: readonly string[];
 }
 
-interface NamespaceObservation {
-  /** Undefined when no namespace of that name exists. */
-  id?: string;
-  services: Map<string, string>;
+/** The result of the safety guard on one cluster. */
+export interface GuardResult {
+  cluster: string;
+  stopped: string[];
+  /** Set when the guard could not finish: its short path retries it. */
+  error?: string;
 }
 
 interface StackInput {
   name: string;
   specParameter: string;
-  spec?: SsmParameter;
+  spec?: { value: string; version: number; secure: boolean };
   previous?: StackStatus;
   /** The spec to converge to (the newest valid generation), if any. */
   stack?: ResolvedStack;
@@ -83,69 +112,150 @@ interface StackInput {
   errors: Issue[];
   warnings: Issue[];
   cluster?: string;
+  namespace?: string;
   units: DesiredUnit[];
 }
 
+/** A reconcile that made progress or waits on ECS looks again this soon. */
+export const REQUEUE_MS = 5_000;
 const MAX_REMEMBERED_STOPS = 5000;
-
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export class Reconciler {
   readonly observer: Observer;
+  readonly parameters: ParameterCache;
+  readonly namespaces: NamespaceCache;
   private readonly stoppedByOperator = new Set<string>();
   private readonly lastValid = new Map<string, ValidationResult>();
   private readonly validated = new Map<string, ValidationResult>();
   /** By stack name: the last render, reused while the validated spec object is the same. */
   private readonly rendered = new Map<string, { stack: ResolvedStack; units: DesiredUnit[] }>();
+  /** Per stack: the last stop event it reported, and the problem it last logged. */
+  private readonly memory = new Map<string, { lastStop: number; problem?: string }>();
+  /** What the guard did for a stack since its last reconcile: reported in that stack's result. */
+  private readonly guarded = new Map<string, { drifts: Drift[]; done: Action[] }>();
+  /** Clusters by the stacks last seen on them, for the safety guard. */
+  private readonly stacksOnCluster = new Map<string, Set<string>>();
   private readonly now: () => Date;
+  private readonly clock: () => number;
   private readonly canWrite: () => boolean;
 
   constructor(private readonly opts: ReconcilerOptions) {
-    this.observer = opts.observer ?? new Observer(opts.ecs);
     this.now = opts.now ?? (() => new Date());
+    this.clock = opts.clock ?? (() => performance.now());
     this.canWrite = opts.canWrite ?? (() => true);
+    this.observer = new Observer(opts.ecs, (t) => this.isWatched(t), this.clock);
+    this.parameters = new ParameterCache(opts.ssm, opts.prefix);
+    this.namespaces = new NamespaceCache(opts.discovery, this.clock);
   }
 
+  private isWatched(t: TaskSnapshot): boolean {
+    const { service, family } = unitOfTask(t);
+    for (const stacks of this.stacksOnCluster.values()) for (const s of stacks) if (isUnitOf(s, service ?? family)) return true;
+    return false;
+  }
+
+  /** Stacks known to the cache: those with a spec or a status. */
+  stacks(): string[] {
+    return this.parameters.stackNames();
+  }
+
+  /**
+   * The resync: parameters (metadata by path, values only for new versions),
+   * then per cluster the task list, the safety guard, and the services; per
+   * namespace its Cloud Map services. Per-cluster and per-namespace failures
+   * are remembered for the stacks that need them; only an SSM failure throws.
+   */
+  async refresh(options: PassOptions): Promise<{ since: number; stacks: string[]; guards: GuardResult[] }> {
+    const since = this.clock();
+    await this.parameters.refresh();
+    const stacks = this.stacks().filter((n) => !options.only || options.only.includes(n));
+    const inputs = await Promise.all(stacks.map((n) => this.load(n)));
+    const byCluster = new Map<string, StackInput[]>();
+    for (const s of inputs) if (s.cluster) byCluster.set(s.cluster, [...(byCluster.get(s.cluster) ?? []), s]);
+    for (const [cluster, list] of byCluster) this.stacksOnCluster.set(cluster, new Set([...(this.stacksOnCluster.get(cluster) ?? []), ...list.map((s) => s.name)]));
+    const guards: GuardResult[] = [];
+    await Promise.all([
+      ...[...byCluster].map(async ([cluster, list]) => {
+        const guard = options.mode === "apply" ? await this.guard(cluster, since) : undefined;
+        if (guard) guards.push(guard);
+        await this.observer.ensureServices(cluster, list.flatMap((s) => this.serviceNames(s)), since).catch(() => undefined);
+      }),
+      ...[...new Set(inputs.flatMap((s) => s.namespace ?? []))].map((ns) => this.namespaces.ensure(ns, since).catch(() => undefined)),
+    ]);
+    return { since, stacks, guards };
+  }
+
+  /**
+   * The safety guard of one cluster: a fresh task list, then every extra task of
+   * a single-task unit of a known stack is stopped, before anything else. A task
+   * is stopped only when its task definition carries the ownership tag of that
+   * stack and it does not belong to a service someone else owns.
+   */
+  async guard(cluster: string, since = this.clock()): Promise<GuardResult> {
+    const result: GuardResult = { cluster, stopped: [] };
+    const stacks = [...(this.stacksOnCluster.get(cluster) ?? [])];
+    try {
+      await this.observer.ensureTasks(cluster, since);
+      const byUnit = new Map<string, { stack: string; tasks: TaskSnapshot[] }>();
+      for (const t of this.observer.running(cluster)) {
+        const { service, family } = unitOfTask(t);
+        const unit = service ?? family;
+        const stack = stacks.find((s) => isSingleTaskUnit(s, unit));
+        if (stack) byUnit.set(unit, { stack, tasks: [...(byUnit.get(unit)?.tasks ?? []), t] });
+      }
+      for (const [unit, { stack, tasks }] of byUnit) {
+        if (tasks.length < 2) continue;
+        const service = this.observer.services(cluster, [unit]).get(unit);
+        const foreignService = service !== undefined && service.status === "ACTIVE" && !isManaged(service.tags);
+        const owned: TaskSnapshot[] = [];
+        for (const t of tasks) {
+          if (foreignService && t.group === `service:${unit}`) continue;
+          const td = await this.observer.taskDefinition(t.taskDefinitionArn);
+          if (td && isManaged(td.tags) && td.tags.find((x) => x.key === TAGS.stack)?.value === stack) owned.push(t);
+        }
+        const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
+        if (!found) continue;
+        const log = this.opts.logger.child({ stack, component: "guard" });
+        const component = /-ingester-\d+$/.test(unit) ? "ingester" : unit.slice(stack.length + 1);
+        const kind = component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask";
+        for (const t of found.extras) {
+          const drift: Drift = { kind, stack, unit, component, task: t.arn, keep: found.keep.arn, group: t.group, ...(t.startedBy ? { startedBy: t.startedBy } : {}) };
+          this.opts.metrics?.drift(kind);
+          log.warn({ event: "drift", unit, drift: kind, ...driftFields(drift) }, `drift ${kind} ${unit}: ${describeDrift(drift)}`);
+          const action: Action = { kind: "StopTask", unit, component, cluster, taskArn: t.arn, reason: `lokistack: extra ${component} task for ${unit}`, repairs: [kind] };
+          const done = await execute([action], this.executeDeps(undefined), log);
+          if (done.failure) throw done.failure.kind === "lease" ? new Error("lost the lease") : done.failure.error;
+          result.stopped.push(t.arn);
+          const g = this.guarded.get(stack) ?? { drifts: [], done: [] };
+          g.drifts.push(drift);
+          g.done.push(action);
+          this.guarded.set(stack, g);
+        }
+      }
+    } catch (e) {
+      result.error = e instanceof Error ? e.message : String(e);
+    }
+    return result;
+  }
+
+  /** The spec watch: known specs' metadata by name; returns the stacks whose spec changed or disappeared. */
+  async watchSpecs(): Promise<string[]> {
+    const names = this.stacks().map((n) => `${this.opts.prefix}/${n}/spec`).filter((n) => this.parameters.get(n));
+    const { changed, removed } = await this.parameters.refreshNames(names);
+    return [...new Set([...changed, ...removed].map((n) => this.parameters.stackOf(n)!))].sort();
+  }
+
+  /** A whole pass, for `plan`, `apply --once` and tests: refresh, then reconcile every stack. */
   async pass(options: PassOptions): Promise<StackResult[]> {
     const started = performance.now();
-    const { prefix } = this.opts;
-    const parameters = await this.opts.ssm.listByPath(prefix);
-    const byName = new Map(parameters.map((p) => [p.Name!, p]));
-    const names = new Set<string>();
-    const pattern = new RegExp(`^${escapeRegExp(prefix)}/([^/]+)/(spec|status)$`);
-    for (const p of parameters) {
-      const m = pattern.exec(p.Name ?? "");
-      if (m) names.add(m[1]!);
-    }
-    const selected = [...names].filter((n) => !options.only || options.only.includes(n)).sort();
-    const inputs = await Promise.all(selected.map((name) => this.load(name, byName)));
-
-    // Observe once per cluster, for every stack on it.
-    const clusters = new Map<string, StackInput[]>();
-    for (const s of inputs) if (s.cluster) clusters.set(s.cluster, [...(clusters.get(s.cluster) ?? []), s]);
-    const observations = new Map(await Promise.all([...clusters].map(async ([cluster, stacks]) => [cluster, await this.observeCluster(cluster, stacks)] as const)));
-    // Cloud Map: each discovery namespace's services, once per pass.
-    const namespaces = new Map<string, NamespaceObservation>();
-    const namespaceOf = (s: StackInput) => s.stack?.spec.discovery.namespace ?? (s.spec ? undefined : s.previous?.namespace);
-    for (const name of new Set(inputs.flatMap((s) => namespaceOf(s) ?? []))) {
-      const id = await this.opts.discovery.namespaceId(name);
-      namespaces.set(name, id ? { id, services: await this.opts.discovery.listServices(id) } : { services: new Map() });
-    }
-
+    const { since, stacks } = await this.refresh(options);
     const results: StackResult[] = [];
-    for (const s of inputs) {
-      const t0 = performance.now();
-      const ns = namespaceOf(s);
-      const namespace = ns ? namespaces.get(ns) : undefined;
-      const result = await this.reconcileStack(s, s.cluster ? observations.get(s.cluster) : undefined, namespace, byName, options);
-      this.opts.metrics?.reconciled(s.name, result.error ? "error" : "success", (performance.now() - t0) / 1000);
-      results.push(result);
-    }
-    // Stops older than the last few thousand have long been reported; keep memory bounded.
-    for (const arn of this.stoppedByOperator) {
-      if (this.stoppedByOperator.size <= MAX_REMEMBERED_STOPS) break;
-      this.stoppedByOperator.delete(arn);
-    }
+    const queue = [...stacks];
+    const worker = async () => {
+      for (let name = queue.shift(); name !== undefined; name = queue.shift()) results.push(await this.reconcile(name, { mode: options.mode, since }));
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.opts.concurrency ?? 4) }, worker));
+    results.sort((a, b) => a.name.localeCompare(b.name));
     const busy = results.some((r) => r.drifts.length > 0 || r.done.length > 0 || r.error);
     // A quiet pass is a debug line: steady state should not flood CloudWatch.
     this.opts.logger[busy ? "info" : "debug"](
@@ -163,26 +273,293 @@ export class Reconciler {
     return results;
   }
 
-  /** Reads and validates a stack's spec; an invalid generation falls back to the last valid one. */
-  private async load(name: string, params: Map<string, SsmParameter>): Promise<StackInput> {
+  /** Reconciles one stack against the cache, made at least as new as `since`. */
+  async reconcile(name: string, options: ReconcileOptions): Promise<StackResult> {
+    const t0 = performance.now();
+    const since = options.since ?? this.clock();
+    const log = this.opts.logger.child({ stack: name });
+    const s = await this.load(name);
+    const result = this.result(s);
+    const writes = options.mode === "apply" && this.canWrite();
+    let observed: StackObservation | undefined;
+    let ready = new Set<string>();
+    try {
+      if (result.mode === "retained") {
+        log.info({ event: "stack.deleted", deletionPolicy: "retain", retained: s.previous?.inventory.services ?? [] }, "spec deleted: the stack's services are retained and no longer managed");
+        await this.act(s, result, [this.deleteStatus(s)], writes, log);
+        this.forget(name);
+        result.outcome = { kind: "done" };
+        return this.finish(result, t0);
+      }
+      if (s.errors.length > 0) {
+        log.warn({ event: "spec.invalid", generation: s.spec?.version, errors: s.errors.map((e) => `${e.path}: ${e.message}`), convergingTo: s.appliedGeneration ?? null }, "spec is invalid: nothing changes for it");
+      }
+      if (!s.cluster || (!s.stack && result.mode !== "deleted")) {
+        // No valid generation to converge to: nothing to observe or decide; the spec watch brings the fix.
+        // (Without a desired state every owned service would look orphaned.)
+        await this.report(s, result, undefined, log, writes);
+        result.outcome = { kind: "done" };
+        return this.finish(result, t0);
+      }
+      const namespace = s.namespace ? await this.namespaces.ensure(s.namespace, since) : undefined;
+      if (s.stack && !namespace?.id) {
+        throw new DegradedError("NamespaceNotFound", `Cloud Map namespace '${s.namespace}' not found: create it (a private DNS namespace in the stack's VPC) first`);
+      }
+      observed = await this.observe(s, since, namespace);
+      const analysis = analyze(s.name, s.units, observed);
+      ready = new Set(analysis.units.filter((u) => u.ready).map((u) => u.desired.unit.name));
+      // What the guard already stopped for this stack is part of this reconcile's report.
+      const guarded = this.guarded.get(name) ?? { drifts: [], done: [] };
+      this.guarded.delete(name);
+      result.creating = analysis.units.filter((u) => u.creating).map((u) => u.desired.unit.name);
+      const decided = plan(analysis, { cluster: s.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true });
+      for (const d of analysis.drifts) {
+        this.opts.metrics?.drift(d.kind);
+        log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, ...driftFields(d) }, `drift ${d.kind} ${d.unit}: ${describeDrift(d)}`);
+      }
+      if (result.mode === "deleted" && decided.actions.length === 0 && this.nothingLeft(s, observed)) decided.actions.push(this.deleteStatus(s));
+      result.deferrals = decided.deferrals;
+      for (const d of decided.deferrals) log.debug({ event: "deferred", unit: d.unit, reason: d.reason }, `deferred ${d.unit}`);
+      const failure = await this.act(s, result, decided.actions, writes, log);
+      result.drifts = [...guarded.drifts, ...analysis.drifts];
+      result.planned = [...guarded.done, ...result.planned];
+      result.done = [...guarded.done, ...result.done];
+      if (failure) this.raise(failure, result);
+      if (result.done.some((a) => a.kind === "DeleteParameter" && a.parameter === this.statusParameter(name))) {
+        log.info({ event: "stack.deleted", deletionPolicy: "delete" }, "spec deleted: every owned object is gone");
+        this.forget(name);
+        result.outcome = { kind: "done" };
+        return this.finish(result, t0);
+      }
+      const collisions = analysis.drifts.filter((d) => d.kind === "NameCollision");
+      result.outcome =
+        collisions.length > 0
+          ? { kind: "degraded", reason: "ResourceNotOwned", message: `${collisions.map((c) => c.unit).join(", ")} exist without the ownership tag` }
+          : result.planned.length > 0 || result.deferrals.length > 0 || analysis.units.some((u) => !u.ready)
+            ? { kind: "requeue", afterMs: REQUEUE_MS, reason: result.done.length > 0 ? "verify the repair" : "waiting for ECS" }
+            : { kind: "done" };
+    } catch (e) {
+      result.outcome = this.outcomeOf(e);
+      if (result.outcome.kind !== "degraded") result.error = result.outcome.kind === "error" ? result.outcome.message : undefined;
+    }
+    this.logProblem(name, result.outcome, log);
+    await this.report(s, result, observed, log, writes, ready);
+    return this.finish(result, t0);
+  }
+
+  private finish(result: StackResult, t0: number): StackResult {
+    this.opts.metrics?.reconciled(result.name, result.outcome.kind, (performance.now() - t0) / 1000);
+    return result;
+  }
+
+  private result(s: StackInput): StackResult {
+    const spec = s.stack?.spec;
+    const mode: StackMode = !s.spec
+      ? s.previous?.deletionPolicy === "delete"
+        ? "deleted"
+        : "retained"
+      : !s.stack
+        ? "invalid"
+        : spec!.suspend
+          ? "suspended"
+          : spec!.drift.policy === "report"
+            ? "report"
+            : "repair";
+    return { name: s.name, ...(s.spec ? { generation: s.spec.version } : {}), mode, errors: s.errors, warnings: s.warnings, drifts: [], planned: [], done: [], deferrals: [], creating: [], outcome: { kind: "done" }, statusWritten: false };
+  }
+
+  /** Executes planned actions when this reconcile may act; logs them as skipped otherwise. */
+  private async act(s: StackInput, result: StackResult, actions: Action[], writes: boolean, log: Logger): Promise<ExecuteFailure | undefined> {
+    result.planned = actions;
+    if (!writes || !(result.mode === "repair" || result.mode === "deleted" || result.mode === "retained")) {
+      const why = !writes ? (this.canWrite() ? "plan" : "not the leader") : result.mode === "suspended" ? "spec.suspend" : result.mode === "report" ? "drift.policy report" : "invalid spec";
+      for (const a of actions) log.info({ event: "action", unit: a.unit, component: a.component, action: a.kind, repairs: a.repairs, result: "skipped", reason: why, ...describeAction(a) }, `would ${a.kind} ${a.unit}`);
+      return undefined;
+    }
+    const executed = await execute(actions, this.executeDeps(s.namespace), log);
+    result.done = executed.done;
+    // Stops older than the last few thousand have long been reported; keep memory bounded.
+    for (const arn of this.stoppedByOperator) {
+      if (this.stoppedByOperator.size <= MAX_REMEMBERED_STOPS) break;
+      this.stoppedByOperator.delete(arn);
+    }
+    return executed.failure;
+  }
+
+  private executeDeps(namespace: string | undefined) {
+    return {
+      ecs: this.opts.ecs,
+      ssm: this.opts.ssm,
+      discovery: this.opts.discovery,
+      observer: this.observer,
+      parameters: this.parameters,
+      namespaces: this.namespaces,
+      ...(namespace ? { namespace } : {}),
+      limiter: this.opts.limiter,
+      canWrite: this.canWrite,
+      stoppedByOperator: this.stoppedByOperator,
+      onAction: (a: Action, r: "ok" | "failed") => this.opts.metrics?.action(a.kind, r),
+    };
+  }
+
+  /** Turns an execution failure into the outcome's terms: thrown, caught by reconcile. */
+  private raise(failure: ExecuteFailure, result: StackResult): void {
+    if (failure.kind === "lease") throw new TransientProblem("lost the lease or shutting down");
+    if (failure.kind === "busy") {
+      result.deferrals.push({ unit: failure.action.unit, reason: "Cloud Map still has instances registered; deleted once ECS deregisters them" });
+      return;
+    }
+    if (failure.staleTaskDefinition) throw new TransientProblem(`${failure.action.kind} ${failure.action.unit}: ${failure.staleTaskDefinition} is no longer ACTIVE; an equal revision is registered next`);
+    throw Object.assign(failure.error, { action: failure.action });
+  }
+
+  /** What a thrown problem means for the work queue. */
+  private outcomeOf(e: unknown): Outcome {
+    if (e instanceof DegradedError) return { kind: "degraded", reason: e.reason, message: e.message };
+    const where = (e as { action?: Action }).action;
+    const prefix = where ? `${where.kind} ${where.unit}: ` : "";
+    if (e instanceof AwsCallError) {
+      const degraded = degradedReasonOf(e);
+      if (degraded) return { kind: "degraded", reason: degraded, message: `${prefix}${e.message}` };
+      return { kind: "error", message: `${prefix}${e.message}` };
+    }
+    return { kind: "error", message: `${prefix}${e instanceof Error ? e.message : String(e)}` };
+  }
+
+  /** A problem is logged when it appears or changes, not at every reconcile. */
+  private logProblem(name: string, outcome: Outcome, log: Logger): void {
+    const memory = this.memoryOf(name);
+    const key = outcome.kind === "degraded" ? `${outcome.reason}: ${outcome.message}` : outcome.kind === "error" ? `error: ${outcome.message}` : undefined;
+    if (key === memory.problem) return;
+    if (outcome.kind === "degraded") log.warn({ event: "degraded", reason: outcome.reason, error: outcome.message }, `degraded: ${outcome.reason}`);
+    else if (outcome.kind === "error") log.error({ event: "reconcile", result: "error", error: outcome.message }, "reconcile failed");
+    else if (memory.problem) log.info({ event: "recovered", was: memory.problem }, "recovered");
+    memory.problem = key;
+  }
+
+  private memoryOf(name: string) {
+    let m = this.memory.get(name);
+    if (!m) this.memory.set(name, (m = { lastStop: this.observer.lastStop }));
+    return m;
+  }
+
+  private forget(name: string): void {
+    this.memory.delete(name);
+    this.rendered.delete(name);
+    this.guarded.delete(name);
+    for (const stacks of this.stacksOnCluster.values()) stacks.delete(name);
+  }
+
+  private statusParameter(name: string): string {
+    return `${this.opts.prefix}/${name}/status`;
+  }
+
+  private deleteStatus(s: StackInput): Action {
+    return { kind: "DeleteParameter", unit: s.name, component: "status", parameter: this.statusParameter(s.name), repairs: ["Delete"] };
+  }
+
+  /** A deleted stack is finished when ECS, Cloud Map and SSM hold nothing of it but its status. */
+  private nothingLeft(s: StackInput, observed: StackObservation): boolean {
+    return [...observed.services.values()].every((svc) => svc.status === "INACTIVE" || !isManaged(svc.tags)) && observed.registries.size === 0 && observed.configs.size === 0;
+  }
+
+  /** Service names the stack needs described: its units and its last inventory. */
+  private serviceNames(s: StackInput): string[] {
+    return [...new Set([...s.units.map((u) => u.unit.name), ...(s.previous?.inventory.services ?? [])])];
+  }
+
+  private async observe(s: StackInput, since: number, namespace: NamespaceView | undefined): Promise<StackObservation> {
+    const cluster = s.cluster!;
+    try {
+      await this.observer.ensureTasks(cluster, since);
+      const running = this.observer.running(cluster);
+      // Services of the stack that only its running tasks reveal (an orphan missing from the inventory).
+      const fromTasks = running.flatMap((t) => {
+        const { service } = unitOfTask(t);
+        return service && isUnitOf(s.name, service) ? [service] : [];
+      });
+      await this.observer.ensureServices(cluster, [...this.serviceNames(s), ...fromTasks], since);
+    } catch (e) {
+      if (e instanceof AwsCallError && e.code === "ClusterNotFoundException") throw new DegradedError("ClusterNotFound", `ECS cluster '${cluster}' not found: create it, or correct spec.cluster`);
+      throw e;
+    }
+    const mine = (t: TaskSnapshot) => isUnitOf(s.name, unitOfTask(t).service ?? t.family);
+    const names = [...this.serviceNames(s), ...this.observer.running(cluster).flatMap((t) => (mine(t) && t.group.startsWith("service:") ? [t.group.slice(8)] : []))];
+    const services = new Map<string, Service>();
+    for (const [name, svc] of this.observer.services(cluster, names)) if (isUnitOf(s.name, name)) services.set(name, svc);
+    const taskDefinitions = new Map<string, Awaited<ReturnType<Observer["taskDefinition"]>> & object>();
+    for (const svc of services.values()) {
+      if (!svc.taskDefinition || svc.status !== "ACTIVE") continue;
+      const td = await this.observer.taskDefinition(svc.taskDefinition);
+      if (td) taskDefinitions.set(td.arn, td);
+    }
+    // For units that need another revision: is there already an ACTIVE one with the desired content?
+    const matchingTaskDefinitions = new Map<string, string>();
+    for (const u of s.units) {
+      const svc = services.get(u.unit.name);
+      const current = svc?.taskDefinition ? taskDefinitions.get(svc.taskDefinition) : undefined;
+      const desired = desiredTaskDefinition(u).json;
+      if (current?.canonicalJson === desired) continue;
+      const match = await this.observer.findTaskDefinition(u.unit.name, desired);
+      if (match) matchingTaskDefinitions.set(u.unit.name, match);
+    }
+    const configs = new Map<string, string>();
+    for (const p of this.parameters.under(`${this.opts.prefix}/${s.name}/config/`)) configs.set(p.name, p.value);
+    const registries = new Map<string, string>();
+    for (const [name, arn] of namespace?.services ?? []) if (isUnitOf(s.name, name)) registries.set(name, arn);
+    const desiredNames = new Set(s.units.map((u) => u.unit.name));
+    const registryTags = new Map<string, Awaited<ReturnType<NamespaceCache["tags"]>>>();
+    for (const [name, arn] of registries) if (!desiredNames.has(name)) registryTags.set(arn, await this.namespaces.tags(arn));
+    const memory = this.memoryOf(s.name);
+    const { stops, last } = this.observer.stopsSince(cluster, memory.lastStop);
+    memory.lastStop = last;
+    const running = this.observer.running(cluster).filter(mine);
+    return {
+      services,
+      taskDefinitions,
+      matchingTaskDefinitions,
+      running,
+      stopped: stops.filter(mine),
+      stopping: this.observer.stopping(cluster).filter(mine),
+      stoppedByOperator: this.stoppedByOperator,
+      configs,
+      registries,
+      registryTags,
+      existed: new Set(s.previous?.inventory.services ?? []),
+    };
+  }
+
+  /** Reads and validates a stack's spec from the cache; an invalid generation falls back to the last valid one. */
+  private async load(name: string): Promise<StackInput> {
     const { prefix } = this.opts;
     const specParameter = `${prefix}/${name}/spec`;
-    const spec = params.get(specParameter);
-    const previous = parseStatus(params.get(`${prefix}/${name}/status`)?.Value);
-    const base: StackInput = { name, specParameter, ...(spec ? { spec } : {}), ...(previous ? { previous } : {}), errors: [], warnings: [], units: [], ...(previous?.cluster ? { cluster: previous.cluster } : {}) };
+    const cached = this.parameters.get(specParameter);
+    const spec = cached ? { value: cached.value, version: cached.version, secure: cached.type === "SecureString" } : undefined;
+    const previous = parseStatus(this.parameters.get(this.statusParameter(name))?.value);
+    const base: StackInput = {
+      name,
+      specParameter,
+      ...(spec ? { spec } : {}),
+      ...(previous ? { previous } : {}),
+      errors: [],
+      warnings: [],
+      units: [],
+      ...(previous?.cluster ? { cluster: previous.cluster } : {}),
+      ...(previous?.namespace ? { namespace: previous.namespace } : {}),
+    };
     if (!spec) return base;
     const now = this.now();
-    const result = this.validate(name, spec.Value ?? "", now);
+    const result = this.validate(name, spec.value, now);
     if (result.ok) {
       const history = checkSchemaHistory(previous?.schemas ?? [], result.stack.schemas, now);
-      if (history.length === 0) return this.withStack(base, result.stack, spec.Version!, result.warnings);
+      if (history.length === 0) return this.withStack(base, result.stack, spec.version, result.warnings);
       base.errors = history;
     } else {
       base.errors = result.errors;
     }
     // Keep converging to the last valid generation.
     const applied = previous?.appliedGeneration;
-    if (applied !== undefined && applied !== spec.Version) {
+    if (applied !== undefined && applied !== spec.version) {
       const key = `${name}:${applied}`;
       let old = this.lastValid.get(key);
       if (!old) {
@@ -202,198 +579,40 @@ export class Reconciler {
     const key = `${name}\n${now.toISOString().slice(0, 13)}\n${text}`;
     const cached = this.validated.get(key);
     if (cached) return cached;
-    const result = this.validateUncached(name, text, now);
+    let result = validateText(text, { now });
+    if (result.ok && result.stack.name !== name) {
+      result = { ok: false, errors: [{ path: "metadata.name", message: `must be '${name}', the name in the parameter path` }], warnings: result.warnings };
+    }
     if (this.validated.size > 1000) this.validated.clear();
     this.validated.set(key, result);
     return result;
   }
 
-  private validateUncached(name: string, text: string, now: Date): ValidationResult {
-    const result = validateText(text, { now });
-    if (result.ok && result.stack.name !== name) {
-      return { ok: false, errors: [{ path: "metadata.name", message: `must be '${name}', the name in the parameter path` }], warnings: result.warnings };
-    }
-    return result;
-  }
-
   private withStack(base: StackInput, stack: ResolvedStack, generation: number, warnings: Issue[]): StackInput {
-    // Rendering is pure: one render per generation, not one per pass.
+    // Rendering is pure: one render per generation, not one per reconcile.
     let units = this.rendered.get(base.name);
     if (!units || units.stack !== stack) {
       units = { stack, units: desiredUnits(stack, { parameterPrefix: this.opts.prefix }) };
       this.rendered.set(base.name, units);
     }
-    return { ...base, stack, appliedGeneration: generation, warnings, cluster: stack.spec.cluster, units: units.units };
+    return { ...base, stack, appliedGeneration: generation, warnings, cluster: stack.spec.cluster, namespace: stack.spec.discovery.namespace, units: units.units };
   }
 
-  private async observeCluster(cluster: string, stacks: StackInput[]): Promise<ClusterObservation> {
-    const names = new Set<string>();
-    for (const s of stacks) {
-      for (const u of s.units) names.add(u.unit.name);
-      for (const n of s.previous?.inventory.services ?? []) names.add(n);
-    }
-    const watched = (t: TaskSnapshot) => stacks.some((s) => isUnitOf(s.name, t.group.replace(/^service:/, "")) || isUnitOf(s.name, t.family));
-    const observation = await this.observer.observeCluster(cluster, [...names], watched);
-    // Services of a stack that only its running tasks reveal (an orphan missing from the inventory).
-    const extra = new Set<string>();
-    for (const t of observation.running) {
-      const service = t.group.replace(/^service:/, "");
-      if (t.group.startsWith("service:") && !observation.services.has(service) && !names.has(service) && stacks.some((s) => isUnitOf(s.name, service))) extra.add(service);
-    }
-    if (extra.size > 0) for (const [k, v] of await this.opts.ecs.describeServices(cluster, [...extra])) observation.services.set(k, v);
-    return observation;
-  }
-
-  private async observeStack(s: StackInput, cluster: ClusterObservation, namespace: NamespaceObservation | undefined, params: Map<string, SsmParameter>): Promise<StackObservation> {
-    const mine = (t: TaskSnapshot) => isUnitOf(s.name, t.group.replace(/^service:/, "")) || isUnitOf(s.name, t.family);
-    const services = new Map<string, Service>();
-    for (const [name, svc] of cluster.services) if (isUnitOf(s.name, name)) services.set(name, svc);
-    const taskDefinitions = new Map<string, ObservedTaskDefinition>();
-    for (const svc of services.values()) {
-      if (!svc.taskDefinition || svc.status !== "ACTIVE") continue;
-      const td = await this.observer.taskDefinition(svc.taskDefinition);
-      if (td) taskDefinitions.set(td.arn, td);
-    }
-    // For units that need another revision: is there already an ACTIVE one with the desired content?
-    const matchingTaskDefinitions = new Map<string, string>();
-    for (const u of s.units) {
-      const svc = services.get(u.unit.name);
-      const current = svc?.taskDefinition ? taskDefinitions.get(svc.taskDefinition) : undefined;
-      const desired = desiredTaskDefinition(u).json;
-      if (current?.canonicalJson === desired) continue;
-      const match = await this.observer.findTaskDefinition(u.unit.name, desired);
-      if (match) matchingTaskDefinitions.set(u.unit.name, match.arn);
-    }
-    const configs = new Map<string, string>();
-    const configPrefix = `${this.opts.prefix}/${s.name}/config/`;
-    for (const [name, p] of params) if (name.startsWith(configPrefix)) configs.set(name, p.Value ?? "");
-    return {
-      services,
-      taskDefinitions,
-      matchingTaskDefinitions,
-      running: cluster.running.filter(mine),
-      stopped: cluster.stopped.filter(mine),
-      stopping: cluster.stopping.filter(mine),
-      stoppedByOperator: this.stoppedByOperator,
-      configs,
-      registries: namespace?.services ?? new Map(),
-    };
-  }
-
-  private async reconcileStack(
-    s: StackInput,
-    cluster: ClusterObservation | undefined,
-    namespace: NamespaceObservation | undefined,
-    params: Map<string, SsmParameter>,
-    options: PassOptions,
-  ): Promise<StackResult> {
-    const log = this.opts.logger.child({ stack: s.name });
+  private async report(s: StackInput, result: StackResult, observed: StackObservation | undefined, log: Logger, writes: boolean, ready: ReadonlySet<string> = new Set()): Promise<void> {
+    // The units the operator has created: those it owns now, and desired ones that existed before (a deleted one is drift, not a creation).
+    const desiredNames = new Set(s.units.map((u) => u.unit.name));
+    const owned = [
+      ...[...(observed?.services.values() ?? [])].filter((svc) => svc.status === "ACTIVE" && isManaged(svc.tags)).map((svc) => svc.serviceName!),
+      ...(s.previous?.inventory.services ?? []).filter((n) => desiredNames.has(n)),
+    ];
     const spec = s.stack?.spec;
-    const deleted = !s.spec;
-    const mode: StackMode = deleted
-      ? s.previous?.deletionPolicy === "delete"
-        ? "deleted"
-        : "retained"
-      : !s.stack
-        ? "invalid"
-        : spec!.suspend
-          ? "suspended"
-          : spec!.drift.policy === "report"
-            ? "report"
-            : "repair";
-    const result: StackResult = { name: s.name, ...(s.spec?.Version !== undefined ? { generation: s.spec.Version } : {}), mode, errors: s.errors, warnings: s.warnings, drifts: [], planned: [], done: [], deferrals: [], statusWritten: false };
-    if (s.errors.length > 0) {
-      log.warn({ event: "spec.invalid", generation: s.spec?.Version, errors: s.errors.map((e) => `${e.path}: ${e.message}`), convergingTo: s.appliedGeneration ?? null }, "spec is invalid: nothing changes for it");
-    }
-    const writes = options.mode === "apply" && this.canWrite();
-
-    if (mode === "retained") {
-      log.info({ event: "stack.deleted", deletionPolicy: "retain", retained: s.previous?.inventory.services ?? [] }, "spec deleted: the stack's services are retained and no longer managed");
-      if (writes) await this.opts.ssm.delete(`${this.opts.prefix}/${s.name}/status`);
-      return result;
-    }
-    if (!cluster || (!s.stack && mode !== "deleted")) {
-      // No valid generation to converge to: nothing to observe or decide; report why.
-      // (Without a desired state every owned service would look orphaned.)
-      return this.report(s, result, undefined, [], log, writes);
-    }
-
-    try {
-      const observed = await this.observeStack(s, cluster, namespace, params);
-      const analysis = analyze(s.name, s.units, observed);
-      result.drifts = analysis.drifts;
-      // Without its namespace a stack's components cannot find each other: build nothing for it.
-      const missingNamespace = s.stack && !namespace?.id ? s.stack.spec.discovery.namespace : undefined;
-      const decided = missingNamespace
-        ? { actions: [], deferrals: [{ unit: s.name, reason: `Cloud Map namespace '${missingNamespace}' not found: create it (a private DNS namespace in the stack's VPC) first` }] }
-        : plan(analysis, { cluster: cluster.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true });
-      if (missingNamespace) result.error = decided.deferrals[0]!.reason;
-      result.planned = decided.actions;
-      result.deferrals = decided.deferrals;
-      for (const d of analysis.drifts) {
-        this.opts.metrics?.drift(d.kind);
-        log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, expected: d.expected, observed: d.observed, cause: d.cause }, `drift ${d.kind} ${d.unit}: ${d.cause}`);
-      }
-      const acting = writes && (mode === "repair" || mode === "deleted");
-      if (acting) {
-        const executed = await execute(decided.actions, {
-          ecs: this.opts.ecs,
-          ssm: this.opts.ssm,
-          discovery: this.opts.discovery,
-          observer: this.observer,
-          limiter: this.opts.limiter,
-          canWrite: this.canWrite,
-          stoppedByOperator: this.stoppedByOperator,
-          onAction: (a, r) => this.opts.metrics?.action(a.kind, r),
-        }, log);
-        result.done = executed.done;
-        if (executed.error) result.error = executed.error;
-      } else {
-        const why = options.mode === "plan" ? "plan" : mode === "repair" ? "not the leader" : mode === "suspended" ? "spec.suspend" : mode === "report" ? "drift.policy report" : "invalid spec";
-        for (const a of decided.actions) log.info({ event: "action", unit: a.unit, component: a.component, action: a.kind, repairs: a.repairs, result: "skipped", reason: why, ...describeAction(a) }, `would ${a.kind} ${a.unit}`);
-      }
-      for (const d of decided.deferrals) log.info({ event: "deferred", unit: d.unit, reason: d.reason }, `deferred ${d.unit}`);
-
-      if (mode === "deleted" && analysis.orphans.length === 0 && [...observed.services.values()].every((svc) => svc.status !== "DRAINING")) {
-        if (acting) await this.finishDeletion(s, namespace, params, log);
-        return result;
-      }
-      const ready = new Set(analysis.units.filter((u) => u.ready).map((u) => u.desired.unit.name));
-      return this.report(s, result, observed, analysis.orphans.map((o) => o.name), log, writes, ready);
-    } catch (e) {
-      result.error = e instanceof Error ? e.message : String(e);
-      log.error({ event: "reconcile", result: "error", error: result.error }, "reconcile failed");
-      return this.report(s, result, undefined, [], log, writes);
-    }
-  }
-
-  private async finishDeletion(s: StackInput, namespace: NamespaceObservation | undefined, params: Map<string, SsmParameter>, log: Logger): Promise<void> {
-    // Its Cloud Map services, once ECS has deregistered every task; only those carrying the ownership tag.
-    for (const [name, arn] of namespace?.services ?? []) {
-      if (!isUnitOf(s.name, name)) continue;
-      const tags = await this.opts.discovery.tags(arn);
-      if (!isManaged(tags)) continue;
-      await this.opts.limiter.acquire("discovery");
-      await this.opts.discovery.deleteService(arn);
-      log.info({ event: "action", unit: name, action: "DeleteDiscoveryService", result: "ok" }, `DeleteDiscoveryService ${name}`);
-    }
-    const configPrefix = `${this.opts.prefix}/${s.name}/config/`;
-    for (const name of params.keys()) if (name.startsWith(configPrefix)) await this.opts.ssm.delete(name);
-    await this.opts.ssm.delete(`${this.opts.prefix}/${s.name}/status`);
-    log.info({ event: "stack.deleted", deletionPolicy: "delete" }, "spec deleted: every owned service is gone");
-  }
-
-  private async report(s: StackInput, result: StackResult, observed: StackObservation | undefined, orphans: string[], log: Logger, writes: boolean, ready: ReadonlySet<string> = new Set()): Promise<StackResult> {
-    const owned = [...(observed?.services.values() ?? [])]
-      .filter((svc) => svc.status === "ACTIVE" && isManaged(svc.tags))
-      .map((svc) => svc.serviceName!);
-    const spec = s.stack?.spec;
+    const outcome = result.outcome;
     const status = buildStatus({
       ...(s.previous ? { previous: s.previous } : {}),
-      generation: s.spec?.Version ?? s.previous?.observedGeneration ?? 0,
+      generation: s.spec?.version ?? s.previous?.observedGeneration ?? 0,
       ...(s.appliedGeneration !== undefined ? { appliedGeneration: s.appliedGeneration } : {}),
       ...(s.cluster ? { cluster: s.cluster } : {}),
-      ...(spec ? { namespace: spec.discovery.namespace } : s.previous?.namespace ? { namespace: s.previous.namespace } : {}),
+      ...(s.namespace ? { namespace: s.namespace } : {}),
       ...(spec ? { deletionPolicy: spec.deletionPolicy } : s.previous?.deletionPolicy ? { deletionPolicy: s.previous.deletionPolicy } : {}),
       invalid: s.errors,
       warnings: s.warnings,
@@ -404,25 +623,53 @@ export class Reconciler {
       actionsTaken: result.done.length,
       deferrals: result.deferrals,
       errors: result.error ? [result.error] : [],
-      units: s.units.map((u) => ({ name: u.unit.name, component: u.unit.component, desired: u.unit.desiredCount, ready: ready.has(u.unit.name), ...(observed?.services.get(u.unit.name) ? { service: observed.services.get(u.unit.name)! } : {}) })),
-      owned: [...owned, ...orphans],
+      ...(outcome.kind === "degraded" ? { degraded: { reason: outcome.reason, message: outcome.message } } : {}),
+      creating: result.creating.length > 0,
+      units: s.units.map((u) => {
+        const service = observed?.services.get(u.unit.name);
+        const range = u.unit.resources.autoscaling;
+        // Autoscaling owns the count within its range: ready means running what it asked for.
+        const desired = range && service?.desiredCount !== undefined ? Math.min(Math.max(service.desiredCount, range.min), range.max) : u.unit.desiredCount;
+        return { name: u.unit.name, component: u.unit.component, desired, ready: ready.has(u.unit.name), ...(service ? { service } : {}) };
+      }),
+      owned,
       now: this.now(),
+      ...(this.opts.replica ? { replica: this.opts.replica } : {}),
+      ...(this.opts.resyncSeconds ? { resyncSeconds: this.opts.resyncSeconds } : {}),
     });
     result.status = status;
-    if (writes && canonicalJson(status) !== canonicalJson(s.previous)) {
+    if (writes && statusNeedsWrite(s.previous, status, this.now())) {
       try {
         await this.opts.limiter.acquire("parameter");
-        await this.opts.ssm.put(`${this.opts.prefix}/${s.name}/status`, statusText(status));
+        const text = statusText(status);
+        this.parameters.noteWrite(this.statusParameter(s.name), text, await this.opts.ssm.put(this.statusParameter(s.name), text));
         result.statusWritten = true;
       } catch (e) {
         result.error ??= `writing status: ${e instanceof Error ? e.message : String(e)}`;
+        if (result.outcome.kind === "done") result.outcome = { kind: "error", message: result.error };
       }
     }
     const busy = result.drifts.length > 0 || result.done.length > 0 || result.error !== undefined || result.statusWritten;
     log[busy ? "info" : "debug"](
-      { event: "reconcile", generation: result.generation ?? null, mode: result.mode, drifts: result.drifts.length, actions: result.done.length, planned: result.planned.length, deferred: result.deferrals.length, result: result.error ? "error" : "ok", ...(result.error ? { error: result.error } : {}) },
+      { event: "reconcile", generation: result.generation ?? null, mode: result.mode, outcome: result.outcome.kind, drifts: result.drifts.length, actions: result.done.length, planned: result.planned.length, deferred: result.deferrals.length, creating: result.creating.length, result: result.error ? "error" : "ok", ...(result.error ? { error: result.error } : {}) },
       `reconciled ${s.name}`,
     );
-    return result;
   }
+}
+
+/** A failure worth another try soon (lost lease, a stale revision): an error outcome with backoff. */
+class TransientProblem extends Error {}
+
+/** AWS errors a user must act on: they degrade the stack instead of being retried with backoff. */
+function degradedReasonOf(e: AwsCallError): DegradedReason | undefined {
+  if (e.code === "ClusterNotFoundException") return "ClusterNotFound";
+  if (e.code === "AccessDeniedException" || e.code === "AccessDenied") return "AccessDenied";
+  if (!e.retryable && ["InvalidParameterException", "ClientException", "ValidationException", "InvalidInput"].includes(e.code)) return "RequestRejected";
+  return undefined;
+}
+
+/** Structured fields of a drift for its log line (field changes, never hidden values). */
+function driftFields(d: Drift): Record<string, unknown> {
+  const { kind: _kind, stack: _stack, unit: _unit, component: _component, ...rest } = d;
+  return { ...rest, message: describeDrift(d) };
 }

@@ -1,14 +1,20 @@
 // The status a stack reports in `<prefix>/<name>/status`: Kubernetes-style
-// conditions, counts, the applied schemas and the owned inventory. Pure; the
-// reconciler writes it only when its JSON changed, always under SSM's 4 KB
-// standard tier.
+// conditions, counts, the applied schemas, the owned inventory and when it was
+// last reconciled, by which replica. Pure; the reconciler writes it when
+// anything but the reconcile time changed, and otherwise at most every
+// HEARTBEAT_SECONDS, so a status nobody refreshes reads as stale. Always under
+// SSM's 4 KB standard tier.
 import type { Service } from "@aws-sdk/client-ecs";
 import { canonicalJson } from "../resources/hash.ts";
 import type { Issue } from "../resources/issues.ts";
 import type { ResolvedSchema } from "../resources/resolve.ts";
-import type { Deferral, Drift } from "./types.ts";
+import type { DegradedReason, Deferral, Drift } from "./types.ts";
 
 export const STATUS_LIMIT_BYTES = 4096;
+/** A converged stack's status is rewritten this often, so readers can tell a live operator from a stopped one. */
+export const HEARTBEAT_SECONDS = 300;
+/** A status is stale once no write came for a heartbeat plus this many resyncs. */
+export const STALE_AFTER_RESYNCS = 3;
 
 export type ConditionType = "Ready" | "Progressing" | "Degraded" | "InvalidSpec" | "Suspended";
 
@@ -40,6 +46,12 @@ export interface StackStatus {
   warnings?: string[];
   lastDrift?: { generation: number; count: number; kinds: Record<string, number>; at: string };
   inventory: { services: string[] };
+  /** When the operator last reconciled the stack (as of this write), and which replica did. */
+  lastReconcileTime?: string;
+  reconciledBy?: string;
+  /** The writer's resync period and heartbeat, so a reader can judge staleness without knowing them. */
+  resyncSeconds?: number;
+  heartbeatSeconds?: number;
 }
 
 export interface StatusInput {
@@ -58,10 +70,16 @@ export interface StatusInput {
   actionsTaken: number;
   deferrals: Deferral[];
   errors: string[];
-  /** Desired count per unit, the observed service per unit (if any), and whether it is settled. */
+  /** A problem only the user can fix: it sets Degraded with its own reason. */
+  degraded?: { reason: DegradedReason; message: string };
+  /** Units are being created for the first time. */
+  creating: boolean;
+  /** Desired count per unit (for an autoscaled one, the count within its range), the observed service (if any), and whether it is settled. */
   units: { name: string; component: string; desired: number; service?: Service; ready: boolean }[];
   owned: string[];
   now: Date;
+  replica?: string;
+  resyncSeconds?: number;
 }
 
 function truncate(s: string, max = 300): string {
@@ -87,15 +105,21 @@ export function buildStatus(input: StatusInput): StackStatus {
     message: truncate(message),
   });
   const kinds = (ds: Drift[]) => [...new Set(ds.map((d) => d.kind))].join(", ");
+  const problem = input.degraded ?? (input.errors.length > 0 ? { reason: "ActionFailed", message: input.errors[0]! } : undefined);
   const raw = [
-    input.units.length > 0 && repairable.length === 0 && converged && input.errors.length === 0
+    input.units.length > 0 && repairable.length === 0 && converged && !problem
       ? when("Ready", true, "ReadyComponents", "all components are running the desired state")
-      : when("Ready", false, repairable.length > 0 ? "DriftDetected" : converged ? "NotReady" : "PendingComponents", repairable.length > 0 ? `drift: ${kinds(repairable)}` : converged ? "not converged" : "some components are not running their desired count yet"),
+      : when(
+          "Ready",
+          false,
+          input.creating ? "Creating" : repairable.length > 0 ? "DriftDetected" : converged ? "NotReady" : "PendingComponents",
+          input.creating ? "the stack is being created" : repairable.length > 0 ? `drift: ${kinds(repairable)}` : converged ? "not converged" : "some components are not running their desired count yet",
+        ),
     input.actionsTaken > 0 || input.deferrals.length > 0 || !converged
-      ? when("Progressing", true, input.actionsTaken > 0 ? "Repairing" : "Converging", input.actionsTaken > 0 ? `${input.actionsTaken} action(s) taken` : input.deferrals[0]?.reason ?? "tasks are starting")
+      ? when("Progressing", true, input.creating ? "Creating" : input.actionsTaken > 0 ? "Repairing" : "Converging", input.actionsTaken > 0 ? `${input.actionsTaken} action(s) taken` : input.deferrals[0]?.reason ?? "tasks are starting")
       : when("Progressing", false, "Converged", "nothing to do"),
-    input.errors.length > 0
-      ? when("Degraded", true, "ActionFailed", input.errors[0]!)
+    problem
+      ? when("Degraded", true, problem.reason, problem.message)
       : collisions.length > 0
         ? when("Degraded", true, "ResourceNotOwned", `${collisions.map((c) => c.unit).join(", ")} exist without the ownership tag`)
         : (input.suspended || input.reportOnly) && repairable.length > 0
@@ -134,8 +158,28 @@ export function buildStatus(input: StatusInput): StackStatus {
     ...(input.warnings.length > 0 ? { warnings: input.warnings.map((w) => w.reason ?? w.message) } : {}),
     ...(lastDrift ? { lastDrift } : {}),
     inventory: { services: [...new Set(input.owned)].sort() },
+    lastReconcileTime: input.now.toISOString(),
+    ...(input.replica ? { reconciledBy: input.replica } : {}),
+    ...(input.resyncSeconds ? { resyncSeconds: input.resyncSeconds } : {}),
+    heartbeatSeconds: HEARTBEAT_SECONDS,
   };
   return fitStatus(status);
+}
+
+/** Whether `next` must be written over `previous`: something but the reconcile time changed, or the heartbeat is due. */
+export function statusNeedsWrite(previous: StackStatus | undefined, next: StackStatus, now: Date): boolean {
+  if (!previous) return true;
+  const content = (s: StackStatus) => canonicalJson({ ...s, lastReconcileTime: undefined, reconciledBy: undefined });
+  if (content(previous) !== content(next)) return true;
+  const last = previous.lastReconcileTime ? Date.parse(previous.lastReconcileTime) : NaN;
+  return !(now.getTime() - last < HEARTBEAT_SECONDS * 1000);
+}
+
+/** Whether a status is older than its writer's heartbeat plus three resyncs: its operator is not reconciling the stack. */
+export function isStale(status: StackStatus, now: Date): boolean {
+  if (!status.lastReconcileTime) return true;
+  const budget = (status.heartbeatSeconds ?? HEARTBEAT_SECONDS) + STALE_AFTER_RESYNCS * (status.resyncSeconds ?? 30);
+  return now.getTime() - Date.parse(status.lastReconcileTime) > budget * 1000;
 }
 
 /** Keeps the status under the standard tier: shorter messages first, then a compact inventory. */

@@ -1,8 +1,39 @@
-// The typed values a reconcile pass produces: drifts (what differs) and
-// actions (the smallest safe writes that repair them).
+// The typed values a reconcile produces: drifts (what differs, field by
+// field), actions (the smallest safe writes that repair them) and the outcome
+// the work queue acts on.
 import type { CreateServiceCommandInput, RegisterTaskDefinitionCommandInput, Tag, UpdateServiceCommandInput } from "@aws-sdk/client-ecs";
 
-export const DRIFT_KINDS = [
+/** One changed field: what ECS has now (`from`) and what the spec wants (`to`). Hidden values read "(hidden)". */
+export interface FieldChange {
+  path: string;
+  from?: unknown;
+  to?: unknown;
+}
+
+interface DriftBase {
+  stack: string;
+  /** The ECS service (unit) concerned. */
+  unit: string;
+  component: string;
+}
+
+export type Drift =
+  | (DriftBase & { kind: "MissingService"; state: "absent" | "DRAINING" })
+  | (DriftBase & { kind: "DesiredCountChanged"; from: number; to: number; range?: { min: number; max: number } })
+  | (DriftBase & { kind: "TaskDefinitionChanged"; revision: string; changes: FieldChange[] })
+  | (DriftBase & { kind: "DeploymentConfigurationWeakened"; changes: FieldChange[] })
+  | (DriftBase & { kind: "ServiceSettingsChanged"; changes: FieldChange[] })
+  | (DriftBase & { kind: "TagDrift"; changes: FieldChange[] })
+  | (DriftBase & { kind: "ExtraSingletonTask" | "DuplicateOrdinalTask"; task: string; keep: string; group: string; startedBy?: string })
+  | (DriftBase & { kind: "UnexpectedTaskReplacement"; task: string; stopCode: string; reason: string })
+  | (DriftBase & { kind: "OrphanedService"; desiredCount: number; ordinal?: number })
+  | (DriftBase & { kind: "ConfigChanged"; parameter: string; state: "missing" | "edited" })
+  | (DriftBase & { kind: "ServiceDiscoveryMissing"; missing: "service" | "registration" })
+  | (DriftBase & { kind: "NameCollision" });
+
+export type DriftKind = Drift["kind"];
+
+export const DRIFT_KINDS: readonly DriftKind[] = [
   "MissingService",
   "DesiredCountChanged",
   "TaskDefinitionChanged",
@@ -16,25 +47,16 @@ export const DRIFT_KINDS = [
   "ConfigChanged",
   "ServiceDiscoveryMissing",
   "NameCollision",
-] as const;
-export type DriftKind = (typeof DRIFT_KINDS)[number];
+];
 
-export interface Drift {
-  kind: DriftKind;
-  stack: string;
-  /** The ECS service (unit) concerned. */
-  unit: string;
-  component: string;
-  expected: unknown;
-  observed: unknown;
-  cause: string;
-}
+/** Why an action is planned: a drift it repairs, or the creation or deletion of the stack's objects. */
+export type Purpose = DriftKind | "Create" | "Delete";
 
 interface ActionBase {
   unit: string;
   component: string;
-  /** The drifts this action repairs (kinds), for the report. */
-  repairs: DriftKind[];
+  /** What this action is for, for the report. */
+  repairs: Purpose[];
 }
 
 export type Action =
@@ -45,12 +67,40 @@ export type Action =
   | (ActionBase & { kind: "CreateService"; input: CreateServiceCommandInput })
   | (ActionBase & { kind: "UpdateService"; input: UpdateServiceCommandInput; fields: string[] })
   | (ActionBase & { kind: "DeleteService"; cluster: string; service: string })
-  | (ActionBase & { kind: "TagResource"; arn: string; tags: Tag[] });
+  | (ActionBase & { kind: "TagResource"; arn: string; tags: Tag[] })
+  | (ActionBase & { kind: "DeleteDiscoveryService"; name: string; arn: string })
+  | (ActionBase & { kind: "DeleteParameter"; parameter: string });
 
 export type ActionKind = Action["kind"];
 
-/** What was decided but not done this pass, and why (ingester gating, draining names, policy). */
+/** What was decided but not done now, and why (ingester gating, draining names, policy). */
 export interface Deferral {
   unit: string;
   reason: string;
 }
+
+/**
+ * A problem only the user can fix (a missing cluster or namespace, a name
+ * taken by someone else, a permission the role lacks, a request ECS rejects).
+ * It becomes the `Degraded` condition with a stable reason, is logged once when
+ * it appears, and is retried at the resync, not with backoff. Modelled on the
+ * Loki Operator's DegradedError.
+ */
+export type DegradedReason = "ClusterNotFound" | "NamespaceNotFound" | "ResourceNotOwned" | "AccessDenied" | "RequestRejected";
+
+export class DegradedError extends Error {
+  constructor(
+    readonly reason: DegradedReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = "DegradedError";
+  }
+}
+
+/** How one reconcile of one stack ended: what the work queue does next. */
+export type Outcome =
+  | { kind: "done" }
+  | { kind: "requeue"; afterMs: number; reason: string }
+  | { kind: "degraded"; reason: DegradedReason; message: string }
+  | { kind: "error"; message: string };

@@ -11,7 +11,7 @@ import type { Unit } from "./units.ts";
  * never run two of them at once, even mid-deployment. Stateless components
  * overlap (100/200) and roll back on a failed deployment.
  */
-export function deploymentConfigurationFor(unit: Unit): DeploymentConfiguration {
+export function deploymentConfigurationFor(unit: Pick<Unit, "component">): DeploymentConfiguration {
   if (COMPONENTS[unit.component].role === "stateless") {
     return { minimumHealthyPercent: 100, maximumPercent: 200, deploymentCircuitBreaker: { enable: true, rollback: true } };
   }

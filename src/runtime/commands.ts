@@ -7,9 +7,10 @@ import { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import { EcsGateway } from "../aws/ecs-gateway.ts";
 import { SsmGateway } from "../aws/ssm-gateway.ts";
 import { WriteLimiter } from "../aws/write-limiter.ts";
+import { describeDrift } from "../controllers/drift.ts";
 import { describeAction } from "../controllers/execute.ts";
 import { Reconciler, type StackResult } from "../controllers/reconciler.ts";
-import { parseStatus } from "../controllers/status.ts";
+import { isStale, parseStatus, type StackStatus } from "../controllers/status.ts";
 import type { Action } from "../controllers/types.ts";
 import { formatIssue } from "../resources/issues.ts";
 import { DEFAULT_PREFIX } from "../resources/render.ts";
@@ -32,6 +33,8 @@ const SYMBOL: Record<Action["kind"], string> = {
   UpdateService: "~",
   TagResource: "~",
   DeleteService: "-",
+  DeleteDiscoveryService: "-",
+  DeleteParameter: "-",
   StopTask: "!",
 };
 
@@ -52,23 +55,23 @@ function formatAction(a: Action): string {
   return `${SYMBOL[a.kind]} ${a.kind} ${a.unit}${details ? ` (${details})` : ""}`;
 }
 
-const value = (v: unknown) => (typeof v === "string" ? v : JSON.stringify(v));
-
 /** A readable diff of one stack's pass, like `terraform plan`. */
 export function formatPlan(results: StackResult[]): string {
   const lines: string[] = [];
   for (const r of results) {
     lines.push(`LokiStack ${r.name} · generation ${r.generation ?? "-"} · ${r.mode}`);
     for (const e of r.errors) lines.push(`  ✗ ${formatIssue(e)}`);
+    if (r.outcome.kind === "degraded") lines.push(`  ✗ Degraded (${r.outcome.reason}): ${r.outcome.message}`);
     if (r.error) lines.push(`  ✗ ${r.error}`);
+    if (r.creating.length > 0) lines.push(`  creating ${r.creating.length} unit(s): ${r.creating.join(", ")}`);
     const units = [...new Set([...r.drifts.map((d) => d.unit), ...r.planned.map((a) => a.unit)])];
     for (const unit of units) {
       lines.push(`  ${unit}`);
-      for (const d of r.drifts.filter((x) => x.unit === unit)) lines.push(`      drift ${d.kind}: expected ${value(d.expected)}, observed ${value(d.observed)} (${d.cause})`);
+      for (const d of r.drifts.filter((x) => x.unit === unit)) lines.push(`      drift ${d.kind}: ${describeDrift(d)}`);
       for (const a of r.planned.filter((x) => x.unit === unit)) lines.push(`      ${formatAction(a)}`);
     }
     for (const d of r.deferrals) lines.push(`  … ${d.unit}: ${d.reason}`);
-    if (r.drifts.length === 0 && r.planned.length === 0 && r.errors.length === 0) lines.push("  no drift: ECS matches the spec");
+    if (r.drifts.length === 0 && r.planned.length === 0 && r.errors.length === 0 && r.outcome.kind !== "degraded") lines.push("  no drift: ECS matches the spec");
   }
   const actions = results.reduce((n, r) => n + r.planned.length, 0);
   const drifts = results.reduce((n, r) => n + r.drifts.length, 0);
@@ -83,7 +86,7 @@ export async function planCommand(opts: AwsOptions & { name?: string; output?: "
   if (opts.output === "json") {
     print(
       `${JSON.stringify(
-        results.map((r) => ({ name: r.name, generation: r.generation ?? null, mode: r.mode, errors: r.errors, error: r.error ?? null, drifts: r.drifts, actions: r.planned.map((a) => ({ kind: a.kind, unit: a.unit, component: a.component, repairs: a.repairs, ...describeAction(a) })), deferrals: r.deferrals })),
+        results.map((r) => ({ name: r.name, generation: r.generation ?? null, mode: r.mode, outcome: r.outcome, errors: r.errors, error: r.error ?? null, creating: r.creating, drifts: r.drifts.map((d) => ({ ...d, message: describeDrift(d) })), actions: r.planned.map((a) => ({ kind: a.kind, unit: a.unit, component: a.component, repairs: a.repairs, ...describeAction(a) })), deferrals: r.deferrals })),
         null,
         2,
       )}\n`,
@@ -91,7 +94,7 @@ export async function planCommand(opts: AwsOptions & { name?: string; output?: "
   } else {
     print(formatPlan(results));
   }
-  if (results.some((r) => r.error || r.errors.length > 0)) return 1;
+  if (results.some((r) => r.error || r.errors.length > 0 || r.outcome.kind === "degraded")) return 1;
   return results.some((r) => r.drifts.length > 0 || r.planned.length > 0) ? 2 : 0;
 }
 
@@ -99,38 +102,50 @@ export async function planCommand(opts: AwsOptions & { name?: string; output?: "
 export async function applyOnceCommand(opts: AwsOptions & { name?: string; logLevel?: string }): Promise<number> {
   const { reconciler } = reconcilerFor(opts, opts.logLevel ?? "info");
   const results = await reconciler.pass({ mode: "apply", ...(opts.name ? { only: [opts.name] } : {}) });
-  return results.some((r) => r.error || r.errors.length > 0) ? 1 : 0;
+  return results.some((r) => r.error || r.errors.length > 0 || r.outcome.kind === "degraded") ? 1 : 0;
 }
 
-/** `lokistack status [NAME]`: conditions and counts from the status parameters. */
-export async function statusCommand(opts: AwsOptions & { name?: string }, print: Print): Promise<number> {
+/** `lokistack status [NAME]`: conditions and counts from the status parameters; Stale when no operator refreshed one, Unknown without one. */
+export async function statusCommand(opts: AwsOptions & { name?: string; now?: Date }, print: Print): Promise<number> {
   const { ssm } = reconcilerFor(opts);
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const now = opts.now ?? new Date();
   const params = await ssm.listByPath(prefix);
-  const statuses = params
-    .map((p) => ({ name: /\/([^/]+)\/status$/.exec(p.Name ?? "")?.[1], status: parseStatus(p.Value) }))
-    .filter((s): s is { name: string; status: NonNullable<ReturnType<typeof parseStatus>> } => s.name !== undefined && s.status !== undefined && (!opts.name || s.name === opts.name));
-  if (statuses.length === 0) {
-    print(opts.name ? `no status for ${opts.name} under ${prefix}\n` : `no stacks under ${prefix}\n`);
+  const stacks = new Map<string, { spec: boolean; status?: StackStatus }>();
+  for (const p of params) {
+    const m = /\/([^/]+)\/(spec|status)$/.exec(p.Name ?? "");
+    if (!m || (opts.name && m[1] !== opts.name)) continue;
+    const entry = stacks.get(m[1]!) ?? { spec: false };
+    if (m[2] === "spec") entry.spec = true;
+    else {
+      const status = parseStatus(p.Value);
+      if (status) entry.status = status;
+    }
+    stacks.set(m[1]!, entry);
+  }
+  if (stacks.size === 0) {
+    print(opts.name ? `no stack ${opts.name} under ${prefix}\n` : `no stacks under ${prefix}\n`);
     return opts.name ? 1 : 0;
   }
-  const flag = (s: (typeof statuses)[number]["status"], type: string) => s.conditions.find((c) => c.type === type)?.status ?? "-";
-  const rows = statuses.map(({ name, status }) => [
+  const flag = (s: StackStatus | undefined, type: string) => s?.conditions.find((c) => c.type === type)?.status ?? "-";
+  const rows = [...stacks].sort(([a], [b]) => a.localeCompare(b)).map(([name, { spec, status }]) => [
     name,
-    String(status.observedGeneration),
-    flag(status, "Ready"),
+    !status ? "Unknown" : isStale(status, now) ? "Stale" : flag(status, "Ready"),
+    status ? String(status.observedGeneration) : "-",
     flag(status, "Progressing"),
     flag(status, "Degraded"),
     flag(status, "InvalidSpec"),
-    flag(status, "Suspended"),
-    Object.entries(status.components).map(([c, n]) => `${c} ${n.running}/${n.desired}`).join(", "),
+    status?.lastReconcileTime ?? (spec ? "never (no status yet)" : "-"),
+    status ? Object.entries(status.components).map(([c, n]) => `${c} ${n.running}/${n.desired}`).join(", ") : "",
   ]);
-  const header = ["NAME", "GEN", "READY", "PROGRESSING", "DEGRADED", "INVALID", "SUSPENDED", "COMPONENTS (running/desired)"];
+  const header = ["NAME", "READY", "GEN", "PROGRESSING", "DEGRADED", "INVALID", "LAST-RECONCILED", "COMPONENTS (running/desired)"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [header, ...rows]) print(`${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
-  if (opts.name) {
+  const one = opts.name ? stacks.get(opts.name)?.status : undefined;
+  if (one) {
     print("\n");
-    for (const c of statuses[0]!.status.conditions) print(`${c.type.padEnd(12)} ${c.status.padEnd(5)} ${c.reason}: ${c.message} (since ${c.lastTransitionTime})\n`);
+    if (isStale(one, now)) print(`Stale: last reconciled ${one.lastReconcileTime ?? "never"}${one.reconciledBy ? ` by ${one.reconciledBy}` : ""}; is the operator running?\n`);
+    for (const c of one.conditions) print(`${c.type.padEnd(12)} ${c.status.padEnd(5)} ${c.reason}: ${c.message} (since ${c.lastTransitionTime})\n`);
   }
   return 0;
 }

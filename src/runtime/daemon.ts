@@ -1,21 +1,23 @@
-// `lokistack run`: the long-running operator. A node-cron resync (no
-// overlapping passes), an immediate pass when a spec's version changes, retries
-// with exponential backoff per stack, leader election, /healthz /readyz
-// /metrics, and a graceful SIGTERM: finish the current action, release the
-// lease, exit.
+// `lokistack run`: the long-running operator. A node-cron resync refreshes
+// the observation cache (never two at once), runs the safety guard on every
+// cluster, and puts every stack in the work queue; workers reconcile stacks
+// concurrently, each outcome deciding when that stack is looked at again. A
+// 5-second spec watch (metadata of the known specs) puts changed stacks in
+// the queue at once. A guard that could not finish (a throttled read, a
+// failed StopTask) retries on its own short path, within seconds, not at the
+// next resync. Leader election, /healthz /readyz /metrics, and a graceful
+// SIGTERM: finish the current actions, release the lease, exit.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
-import type { SsmGateway } from "../aws/ssm-gateway.ts";
-import type { Reconciler, StackResult } from "../controllers/reconciler.ts";
+import type { GuardResult, Reconciler, StackResult } from "../controllers/reconciler.ts";
 import type { LeaderLease } from "./lease.ts";
 import type { OperatorMetrics } from "./metrics.ts";
+import { WorkQueue } from "./queue.ts";
 
 export interface DaemonOptions {
   reconciler: Reconciler;
-  ssm: SsmGateway;
-  prefix: string;
   logger: Logger;
   metrics: OperatorMetrics;
   /** Cron expression with seconds, e.g. every 30 s. */
@@ -28,32 +30,57 @@ export interface DaemonOptions {
   /** Listen address for the health server (0.0.0.0 in a task, 127.0.0.1 in tests). */
   host?: string;
   maxBackoffMs?: number;
-  /** Called after every pass (the demo narrates with it). */
-  onPass?: (results: StackResult[]) => void;
+  /** Stacks reconciled at once. */
+  concurrency?: number;
+  /** Called after every reconcile of a stack (the demo narrates with it). */
+  onReconcile?: (result: StackResult) => void;
 }
 
 export const DEFAULT_RESYNC = "*/30 * * * * *";
+/** The guard's short path: first retry after this, doubling up to GUARD_RETRY_MAX_MS. */
+const GUARD_RETRY_MS = 500;
+const GUARD_RETRY_MAX_MS = 4_000;
+
+/** The longest gap between two runs of a cron schedule, in seconds (its resync period). */
+export function resyncSeconds(expression: string): number {
+  const task = cron.createTask(expression, () => undefined);
+  const runs = task.getNextRuns(8).map((d) => d.getTime());
+  void task.destroy();
+  let gap = 0;
+  for (let i = 1; i < runs.length; i++) gap = Math.max(gap, runs[i]! - runs[i - 1]!);
+  return Math.max(1, Math.round(gap / 1000));
+}
 
 export class Daemon {
   private stopping = false;
   private server?: Server;
   private cronTask?: ScheduledTask;
   private timers: NodeJS.Timeout[] = [];
-  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
-  private readonly failures = new Map<string, number>();
-  private readonly specVersions = new Map<string, number>();
-  private queue: { all: boolean; stacks: Set<string> } = { all: false, stacks: new Set() };
-  private running?: Promise<void>;
-  private lastPassOk = false;
-  private passes = 0;
+  private readonly guardTimers = new Map<string, NodeJS.Timeout>();
+  readonly queue: WorkQueue;
+  private resyncing?: Promise<void>;
+  private resyncAgain = false;
+  private lastResyncOk = false;
+  private resyncs = 0;
 
-  constructor(private readonly opts: DaemonOptions) {}
+  constructor(private readonly opts: DaemonOptions) {
+    this.queue = new WorkQueue((key, since) => this.reconcile(key, since), {
+      concurrency: opts.concurrency ?? 4,
+      ...(opts.maxBackoffMs ? { maxBackoffMs: opts.maxBackoffMs } : {}),
+      onOutcome: (key, outcome, next) => {
+        opts.metrics.queueDepth.set(this.queue.depth);
+        if (outcome.kind === "error") opts.logger.info({ event: "retry", stack: key, delayMs: next }, `retrying ${key} in ${next} ms`);
+      },
+    });
+  }
 
   /** Whether this replica may write now: it leads (or runs without a lease) and is not shutting down. */
   canWrite = (): boolean => !this.stopping && (this.opts.lease?.isLeader() ?? true);
 
   async start(): Promise<void> {
     const { logger, lease } = this.opts;
+    const resync = this.opts.resync ?? DEFAULT_RESYNC;
+    if (!cron.validate(resync)) throw new Error(`--resync: not a valid cron expression: ${resync}`);
     if (this.opts.port !== undefined) await this.listen(this.opts.port);
     if (lease) {
       await lease.tick();
@@ -62,97 +89,98 @@ export class Daemon {
         const wasLeader = lease.isLeader();
         const leader = await lease.tick();
         this.opts.metrics.leader.set(leader ? 1 : 0);
-        if (leader && !wasLeader) this.enqueue();
+        if (leader && !wasLeader) this.resync();
       });
     } else {
       this.opts.metrics.leader.set(1);
     }
-    const resync = this.opts.resync ?? DEFAULT_RESYNC;
-    if (!cron.validate(resync)) throw new Error(`--resync: not a valid cron expression: ${resync}`);
-    this.cronTask = cron.schedule(resync, () => this.enqueue(), { noOverlap: true, name: "resync" });
+    this.cronTask = cron.schedule(resync, () => this.resync(), { noOverlap: true, name: "resync" });
     this.every(this.opts.watchIntervalMs ?? 5_000, () => this.watchSpecs());
     logger.info({ event: "start", resync, lease: lease ? "s3" : "none", port: this.port ?? null }, "operator started");
-    this.enqueue();
+    this.resync();
   }
 
   get port(): number | undefined {
     return (this.server?.address() as AddressInfo | null)?.port;
   }
 
+  /** Resyncs run so far. */
   get passCount(): number {
-    return this.passes;
+    return this.resyncs;
   }
 
-  /** Asks for a pass over `stacks` (all when unset); passes never overlap. */
-  enqueue(stacks?: readonly string[]): void {
+  /** Asks for a resync; one runs at a time, and a request during one runs another after it. */
+  resync(): void {
     if (this.stopping) return;
-    if (stacks) for (const s of stacks) this.queue.stacks.add(s);
-    else this.queue.all = true;
-    this.running ??= this.drain().finally(() => (this.running = undefined));
-  }
-
-  /** Resolves once the queue is empty. */
-  async idle(): Promise<void> {
-    while (this.running) await this.running;
-  }
-
-  private async drain(): Promise<void> {
-    while (!this.stopping && (this.queue.all || this.queue.stacks.size > 0)) {
-      const { all, stacks } = this.queue;
-      this.queue = { all: false, stacks: new Set() };
-      if (!this.canWrite()) {
-        // A follower only watches the lease; the leader does the work.
-        this.lastPassOk = true;
-        continue;
-      }
-      try {
-        const results = await this.opts.reconciler.pass({ mode: "apply", ...(all ? {} : { only: [...stacks] }) });
-        this.passes += 1;
-        this.opts.metrics.passes.inc();
-        this.lastPassOk = results.every((r) => !r.error);
-        for (const r of results) {
-          if (r.generation !== undefined) this.specVersions.set(r.name, r.generation);
-          this.scheduleRetry(r);
-        }
-        this.opts.onPass?.(results);
-      } catch (e) {
-        this.lastPassOk = false;
-        this.opts.logger.error({ event: "pass", result: "error", error: e instanceof Error ? e.message : String(e) }, "reconcile pass failed");
-        this.scheduleRetry({ name: "*", error: String(e) });
-      }
-    }
-  }
-
-  /** Exponential backoff per stack after an error: 1 s, 2 s, 4 s … up to maxBackoffMs. */
-  private scheduleRetry(r: Pick<StackResult, "name" | "error">): void {
-    const existing = this.retryTimers.get(r.name);
-    if (!r.error) {
-      this.failures.delete(r.name);
+    if (this.resyncing) {
+      this.resyncAgain = true;
       return;
     }
-    if (existing) return;
-    const n = (this.failures.get(r.name) ?? 0) + 1;
-    this.failures.set(r.name, n);
-    const delay = Math.min(1000 * 2 ** (n - 1), this.opts.maxBackoffMs ?? 300_000);
-    this.opts.logger.info({ event: "retry", stack: r.name, attempt: n, delayMs: delay }, `retrying ${r.name} in ${delay} ms`);
-    const timer = setTimeout(() => {
-      this.retryTimers.delete(r.name);
-      this.enqueue(r.name === "*" ? undefined : [r.name]);
-    }, delay);
-    timer.unref();
-    this.retryTimers.set(r.name, timer);
+    this.resyncing = this.runResync().finally(() => {
+      this.resyncing = undefined;
+      if (this.resyncAgain) {
+        this.resyncAgain = false;
+        this.resync();
+      }
+    });
   }
 
-  /** Between resyncs, a cheap check of the known specs' versions; a change triggers a pass for that stack. */
-  private async watchSpecs(): Promise<void> {
-    if (!this.canWrite() || this.specVersions.size === 0) return;
+  /** Resolves once no resync runs and the queue is empty. */
+  async idle(): Promise<void> {
+    while (this.resyncing) await this.resyncing;
+    await this.queue.idle();
+  }
+
+  private async runResync(): Promise<void> {
+    if (!this.canWrite()) {
+      // A follower only watches the lease; the leader does the work.
+      this.lastResyncOk = true;
+      return;
+    }
+    const { reconciler, logger, metrics } = this.opts;
     try {
-      const names = [...this.specVersions.keys()].map((n) => `${this.opts.prefix}/${n}/spec`);
-      const found = await this.opts.ssm.getMany(names);
-      const changed = [...this.specVersions].filter(([n, v]) => found.get(`${this.opts.prefix}/${n}/spec`)?.Version !== v).map(([n]) => n);
+      const { since, stacks, guards } = await reconciler.refresh({ mode: "apply" });
+      this.lastResyncOk = true;
+      this.resyncs += 1;
+      metrics.passes.inc();
+      for (const g of guards) this.afterGuard(g, 0);
+      for (const name of stacks) this.queue.add(name, since);
+      metrics.queueDepth.set(this.queue.depth);
+    } catch (e) {
+      this.lastResyncOk = false;
+      logger.error({ event: "resync", result: "error", error: e instanceof Error ? e.message : String(e) }, "resync failed: cannot read the specs");
+    }
+  }
+
+  private async reconcile(name: string, since: number) {
+    const result = await this.opts.reconciler.reconcile(name, { mode: this.canWrite() ? "apply" : "plan", since });
+    this.opts.onReconcile?.(result);
+    return result.outcome;
+  }
+
+  /** The guard's short path: a guard that did not finish runs again within seconds. */
+  private afterGuard(g: GuardResult, attempt: number): void {
+    this.opts.metrics.guardStops.inc(g.stopped.length);
+    if (!g.error || this.stopping || this.guardTimers.has(g.cluster)) return;
+    const delay = Math.min(GUARD_RETRY_MS * 2 ** attempt, GUARD_RETRY_MAX_MS);
+    this.opts.logger.info({ event: "guard.retry", cluster: g.cluster, attempt: attempt + 1, delayMs: delay, error: g.error }, `safety guard on ${g.cluster} retries in ${delay} ms`);
+    const timer = setTimeout(() => {
+      this.guardTimers.delete(g.cluster);
+      if (!this.canWrite()) return;
+      void this.opts.reconciler.guard(g.cluster).then((next) => this.afterGuard(next, attempt + 1));
+    }, delay);
+    timer.unref();
+    this.guardTimers.set(g.cluster, timer);
+  }
+
+  /** Between resyncs, a cheap look at the known specs' versions; a changed or deleted spec is reconciled now. */
+  private async watchSpecs(): Promise<void> {
+    if (!this.canWrite()) return;
+    try {
+      const changed = await this.opts.reconciler.watchSpecs();
       if (changed.length > 0) {
         this.opts.logger.info({ event: "spec.changed", stacks: changed }, "spec changed: reconciling now");
-        this.enqueue(changed);
+        for (const name of changed) this.queue.add(name);
       }
     } catch (e) {
       this.opts.logger.warn({ event: "spec.watch", error: e instanceof Error ? e.message : String(e) }, "spec watch failed");
@@ -175,7 +203,8 @@ export class Daemon {
       if (path === "/healthz") {
         res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
       } else if (path === "/readyz") {
-        const ready = !this.stopping && this.lastPassOk;
+        // Ready when the operator can read its specs: one stack's problem is that stack's status, not the operator's health.
+        const ready = !this.stopping && this.lastResyncOk;
         res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
       } else if (path === "/metrics") {
         this.opts.metrics.registry.metrics().then(
@@ -192,14 +221,15 @@ export class Daemon {
     });
   }
 
-  /** Graceful stop: no new work, the current action finishes, the lease is released. */
+  /** Graceful stop: no new work, the current actions finish, the lease is released. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     await this.cronTask?.destroy();
     for (const t of this.timers) clearInterval(t);
-    for (const t of this.retryTimers.values()) clearTimeout(t);
-    await this.running;
+    for (const t of this.guardTimers.values()) clearTimeout(t);
+    await this.resyncing;
+    await this.queue.stop();
     await this.opts.lease?.release();
     this.opts.metrics.leader.set(0);
     const server = this.server;

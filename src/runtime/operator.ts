@@ -12,7 +12,7 @@ import { SsmGateway } from "../aws/ssm-gateway.ts";
 import { WriteLimiter } from "../aws/write-limiter.ts";
 import { Reconciler } from "../controllers/reconciler.ts";
 import { DEFAULT_PREFIX } from "../resources/render.ts";
-import { Daemon } from "./daemon.ts";
+import { Daemon, DEFAULT_RESYNC, resyncSeconds } from "./daemon.ts";
 import { LeaderLease, parseLeaseUrl } from "./lease.ts";
 import { createLogger } from "./logger.ts";
 import { OperatorMetrics } from "./metrics.ts";
@@ -49,11 +49,12 @@ export function createOperator(config: OperatorConfig = {}): Operator {
   const ssm = new SsmGateway(clients.ssm);
   const metrics = new OperatorMetrics();
   const prefix = config.prefix ?? DEFAULT_PREFIX;
+  const replica = `${process.env.ECS_TASK_ID ?? hostname()}-${randomBytes(4).toString("hex")}`;
   const lease = config.lease
     ? new LeaderLease({
         s3: new S3Gateway(clients.s3),
         ...parseLeaseUrl(config.lease),
-        holder: `${process.env.ECS_TASK_ID ?? hostname()}-${randomBytes(4).toString("hex")}`,
+        holder: replica,
         ...(config.leaseMs ? { leaseMs: config.leaseMs } : {}),
         logger,
       })
@@ -68,11 +69,11 @@ export function createOperator(config: OperatorConfig = {}): Operator {
     logger,
     metrics,
     canWrite: () => daemon?.canWrite() ?? false,
+    replica,
+    resyncSeconds: resyncSeconds(config.resync ?? DEFAULT_RESYNC),
   });
   daemon = new Daemon({
     reconciler,
-    ssm,
-    prefix,
     logger,
     metrics,
     ...(config.resync ? { resync: config.resync } : {}),

@@ -54,7 +54,7 @@ describe("daemon in process", () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('lokistack_actions_total{kind="CreateService",result="ok"} 6');
     expect(metrics).toContain("lokistack_leader 1");
-    expect(metrics).toMatch(/lokistack_reconcile_total\{result="success"\} \d+/);
+    expect(metrics).toMatch(/lokistack_reconcile_total\{result="done"\} \d+/);
 
     await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo").replace("drift: { policy: repair }", "template: { querier: { replicas: 2 } }"), Overwrite: true }));
     await until(() => logs.some((l) => l.event === "spec.changed"));

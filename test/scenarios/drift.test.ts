@@ -28,7 +28,7 @@ const kinds = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.drif
 const actionsOf = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.done.map((a) => `${a.kind} ${a.unit}`);
 
 describe("steady state", () => {
-  it("a converged stack costs 4 read calls and zero writes per pass", async () => {
+  it("a converged stack costs 4 read calls and zero writes per resync", async () => {
     const op = await convergedDemo();
     op.cp.resetCalls();
     for (let i = 0; i < 3; i++) {
@@ -37,8 +37,8 @@ describe("steady state", () => {
       expect(r.results[0]!.drifts).toEqual([]);
       op.cp.step(3);
     }
-    // Per pass: one GetParametersByPath page, one DescribeServices (6 names), one ListTasks, one Cloud Map ListServices.
-    expect(op.cp.calls().calls).toEqual({ "ssm.GetParametersByPath": 3, "ecs.DescribeServices": 3, "ecs.ListTasks": 3, "servicediscovery.ListServices": 3 });
+    // Per pass: one DescribeParameters page (values only for new versions: none), one DescribeServices (6 names), one ListTasks, one Cloud Map ListServices.
+    expect(op.cp.calls().calls).toEqual({ "ssm.DescribeParameters": 3, "ecs.DescribeServices": 3, "ecs.ListTasks": 3, "servicediscovery.ListServices": 3 });
   });
 });
 
@@ -103,7 +103,15 @@ describe("compactor guard", () => {
     const op = await convergedDemo();
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-compactor", deploymentConfiguration: { minimumHealthyPercent: 100, maximumPercent: 200 } }));
     const r = await checkedPass(op);
-    expect(kinds(r)).toEqual(["DeploymentConfigurationWeakened", "DeploymentConfigurationWeakened"]);
+    expect(r.results[0]!.drifts).toEqual([
+      expect.objectContaining({
+        kind: "DeploymentConfigurationWeakened",
+        changes: [
+          { path: "deploymentConfiguration.maximumPercent", from: 200, to: 100 },
+          { path: "deploymentConfiguration.minimumHealthyPercent", from: 100, to: 0 },
+        ],
+      }),
+    ]);
     expect(r.results[0]!.done).toMatchObject([{ kind: "UpdateService", unit: "demo-compactor", fields: ["deploymentConfiguration"] }]);
     expect(op.cp.ecs.state.services["logging/demo-compactor"]!.deploymentConfiguration).toMatchObject({ minimumHealthyPercent: 0, maximumPercent: 100 });
   });
@@ -116,7 +124,7 @@ describe("ingester ordinals", () => {
     op.cp.kill(task!.arn, "SpotInterruption");
     op.cp.step(1);
     const r = await checkedPass(op);
-    expect(r.results[0]!.drifts).toContainEqual(expect.objectContaining({ kind: "UnexpectedTaskReplacement", unit: "demo-ingester-0", observed: "SpotInterruption", cause: "SpotInterruption: Your Spot Task was interrupted." }));
+    expect(r.results[0]!.drifts).toContainEqual(expect.objectContaining({ kind: "UnexpectedTaskReplacement", unit: "demo-ingester-0", stopCode: "SpotInterruption", reason: "Your Spot Task was interrupted." }));
     expect(ecsWrites(r.writes)).toEqual([]);
     await converge(op, "demo");
     expect(runningTasksOf(op, "demo-ingester-0")).toBe(1);
@@ -139,7 +147,7 @@ describe("out-of-band edits", () => {
     const op = await convergedDemo();
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
     const r = await checkedPass(op);
-    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "DesiredCountChanged", unit: "demo-querier", expected: 1, observed: 3 })]);
+    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "DesiredCountChanged", unit: "demo-querier", from: 3, to: 1 })]);
     expect(ecsWrites(r.writes).map((w) => `${w.action} ${w.target}`)).toEqual(["UpdateService demo-querier"]);
     await converge(op, "demo");
   });
@@ -165,7 +173,7 @@ describe("out-of-band edits", () => {
     const reg = await op.ecs.send(new RegisterTaskDefinitionCommand({ family: hacked.family, containerDefinitions: hacked.containerDefinitions, cpu: hacked.cpu, memory: hacked.memory, networkMode: hacked.networkMode, requiresCompatibilities: hacked.requiresCompatibilities, executionRoleArn: hacked.executionRoleArn, taskRoleArn: hacked.taskRoleArn, volumes: hacked.volumes, tags: current.tags }));
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", taskDefinition: reg.taskDefinition!.taskDefinitionArn }));
     const r = await checkedPass(op);
-    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "TaskDefinitionChanged", unit: "demo-querier", cause: expect.stringContaining("containerDefinitions") })]);
+    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "TaskDefinitionChanged", unit: "demo-querier", changes: [{ path: "containerDefinitions[loki].image", from: "grafana/loki:3.4.0", to: "grafana/loki:3.5.0" }] })]);
     expect(ecsWrites(r.writes).map((w) => w.action)).toEqual(["UpdateService"]);
     expect(op.cp.ecs.state.services["logging/demo-querier"]!.taskDefinition).toBe(current.taskDefinition!.taskDefinitionArn);
     await converge(op, "demo");
@@ -230,8 +238,9 @@ describe("service discovery", () => {
     await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo").replace("namespace: loki.internal", "namespace: missing.internal"), Type: "String" }));
     const r = await checkedPass(op);
     expect(ecsWrites(r.writes)).toEqual([]);
-    expect(r.results[0]!.error).toContain("Cloud Map namespace 'missing.internal' not found");
-    expect(r.results[0]!.status!.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", message: expect.stringContaining("missing.internal") });
+    expect(r.results[0]!.outcome).toMatchObject({ kind: "degraded", reason: "NamespaceNotFound", message: expect.stringContaining("Cloud Map namespace 'missing.internal' not found") });
+    expect(r.results[0]!.drifts).toEqual([]);
+    expect(r.results[0]!.status!.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", reason: "NamespaceNotFound", message: expect.stringContaining("missing.internal") });
   });
 });
 

@@ -164,7 +164,7 @@ describe("ingester ordinals in a 1x.small stack", () => {
     expect((await checkedPass(op)).results[0]!.drifts).toEqual([]);
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "prod-logs-querier", desiredCount: 12 }));
     const r = await checkedPass(op);
-    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "DesiredCountChanged", observed: 12 })]);
+    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "DesiredCountChanged", from: 12, to: 8, range: { min: 2, max: 8 } })]);
     expect(op.cp.ecs.state.services["logging/prod-logs-querier"]!.desiredCount).toBe(8);
   });
 });
