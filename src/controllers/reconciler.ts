@@ -97,8 +97,10 @@ export interface PassOptions {
 export interface GuardResult {
   cluster: string;
   stopped: string[];
-  /** Set when the guard could not finish: its short path retries it. */
+  /** Set when the guard could not finish. */
   error?: string;
+  /** Whether trying again soon may help (throttling, 5xx): the daemon's short path does. */
+  retry?: boolean;
 }
 
 interface StackInput {
@@ -116,6 +118,9 @@ interface StackInput {
   units: DesiredUnit[];
 }
 
+/** The guard's own retries within one call: rounds, and the first backoff (doubling, jittered). */
+const GUARD_ROUNDS = 4;
+const GUARD_BACKOFF_MS = 100;
 /** A reconcile that made progress or waits on ECS looks again this soon. */
 export const REQUEUE_MS = 5_000;
 const MAX_REMEMBERED_STOPS = 5000;
@@ -193,49 +198,62 @@ export class Reconciler {
    */
   async guard(cluster: string, since = this.clock()): Promise<GuardResult> {
     const result: GuardResult = { cluster, stopped: [] };
-    const stacks = [...(this.stacksOnCluster.get(cluster) ?? [])];
-    try {
-      await this.observer.ensureTasks(cluster, since);
-      const byUnit = new Map<string, { stack: string; tasks: TaskSnapshot[] }>();
-      for (const t of this.observer.running(cluster)) {
-        const { service, family } = unitOfTask(t);
-        const unit = service ?? family;
-        const stack = stacks.find((s) => isSingleTaskUnit(s, unit));
-        if (stack) byUnit.set(unit, { stack, tasks: [...(byUnit.get(unit)?.tasks ?? []), t] });
+    for (let round = 1; ; round++) {
+      try {
+        await this.guardOnce(cluster, since, result);
+        delete result.error;
+        delete result.retry;
+        return result;
+      } catch (e) {
+        result.error = e instanceof Error ? e.message : String(e);
+        result.retry = !(e instanceof AwsCallError) || e.retryable;
+        if (!result.retry || round >= GUARD_ROUNDS || !this.canWrite()) return result;
+        // A throttled read or stop: try again at once from a fresh read, not at the next resync.
+        await new Promise((r) => setTimeout(r, GUARD_BACKOFF_MS * 2 ** (round - 1) * (0.5 + Math.random() / 2)));
+        since = this.clock();
       }
-      for (const [unit, { stack, tasks }] of byUnit) {
-        if (tasks.length < 2) continue;
-        const service = this.observer.services(cluster, [unit]).get(unit);
-        const foreignService = service !== undefined && service.status === "ACTIVE" && !isManaged(service.tags);
-        const owned: TaskSnapshot[] = [];
-        for (const t of tasks) {
-          if (foreignService && t.group === `service:${unit}`) continue;
-          const td = await this.observer.taskDefinition(t.taskDefinitionArn);
-          if (td && isManaged(td.tags) && td.tags.find((x) => x.key === TAGS.stack)?.value === stack) owned.push(t);
-        }
-        const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
-        if (!found) continue;
-        const log = this.opts.logger.child({ stack, component: "guard" });
-        const component = /-ingester-\d+$/.test(unit) ? "ingester" : unit.slice(stack.length + 1);
-        const kind = component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask";
-        for (const t of found.extras) {
-          const drift: Drift = { kind, stack, unit, component, task: t.arn, keep: found.keep.arn, group: t.group, ...(t.startedBy ? { startedBy: t.startedBy } : {}) };
-          this.opts.metrics?.drift(kind);
-          log.warn({ event: "drift", unit, drift: kind, ...driftFields(drift) }, `drift ${kind} ${unit}: ${describeDrift(drift)}`);
-          const action: Action = { kind: "StopTask", unit, component, cluster, taskArn: t.arn, reason: `lokistack: extra ${component} task for ${unit}`, repairs: [kind] };
-          const done = await execute([action], this.executeDeps(undefined), log);
-          if (done.failure) throw done.failure.kind === "lease" ? new Error("lost the lease") : done.failure.error;
-          result.stopped.push(t.arn);
-          const g = this.guarded.get(stack) ?? { drifts: [], done: [] };
-          g.drifts.push(drift);
-          g.done.push(action);
-          this.guarded.set(stack, g);
-        }
-      }
-    } catch (e) {
-      result.error = e instanceof Error ? e.message : String(e);
     }
-    return result;
+  }
+
+  private async guardOnce(cluster: string, since: number, result: GuardResult): Promise<void> {
+    const stacks = [...(this.stacksOnCluster.get(cluster) ?? [])];
+    await this.observer.ensureTasks(cluster, since);
+    const byUnit = new Map<string, { stack: string; tasks: TaskSnapshot[] }>();
+    for (const t of this.observer.running(cluster)) {
+      const { service, family } = unitOfTask(t);
+      const unit = service ?? family;
+      const stack = stacks.find((s) => isSingleTaskUnit(s, unit));
+      if (stack) byUnit.set(unit, { stack, tasks: [...(byUnit.get(unit)?.tasks ?? []), t] });
+    }
+    for (const [unit, { stack, tasks }] of byUnit) {
+      if (tasks.length < 2) continue;
+      const service = this.observer.services(cluster, [unit]).get(unit);
+      const foreignService = service !== undefined && service.status === "ACTIVE" && !isManaged(service.tags);
+      const owned: TaskSnapshot[] = [];
+      for (const t of tasks) {
+        if (foreignService && t.group === `service:${unit}`) continue;
+        const td = await this.observer.taskDefinition(t.taskDefinitionArn);
+        if (td && isManaged(td.tags) && td.tags.find((x) => x.key === TAGS.stack)?.value === stack) owned.push(t);
+      }
+      const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
+      if (!found) continue;
+      const log = this.opts.logger.child({ stack, component: "guard" });
+      const component = /-ingester-\d+$/.test(unit) ? "ingester" : unit.slice(stack.length + 1);
+      const kind = component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask";
+      for (const t of found.extras) {
+        const drift: Drift = { kind, stack, unit, component, task: t.arn, keep: found.keep.arn, group: t.group, ...(t.startedBy ? { startedBy: t.startedBy } : {}) };
+        this.opts.metrics?.drift(kind);
+        log.warn({ event: "drift", unit, drift: kind, ...driftFields(drift) }, `drift ${kind} ${unit}: ${describeDrift(drift)}`);
+        const action: Action = { kind: "StopTask", unit, component, cluster, taskArn: t.arn, reason: `lokistack: extra ${component} task for ${unit}`, repairs: [kind] };
+        const done = await execute([action], this.executeDeps(undefined), log);
+        if (done.failure) throw done.failure.kind === "lease" ? new Error("lost the lease") : done.failure.error;
+        result.stopped.push(t.arn);
+        const g = this.guarded.get(stack) ?? { drifts: [], done: [] };
+        g.drifts.push(drift);
+        g.done.push(action);
+        this.guarded.set(stack, g);
+      }
+    }
   }
 
   /** The spec watch: known specs' metadata by name; returns the stacks whose spec changed or disappeared. */

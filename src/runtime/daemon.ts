@@ -161,7 +161,7 @@ export class Daemon {
   /** The guard's short path: a guard that did not finish runs again within seconds. */
   private afterGuard(g: GuardResult, attempt: number): void {
     this.opts.metrics.guardStops.inc(g.stopped.length);
-    if (!g.error || this.stopping || this.guardTimers.has(g.cluster)) return;
+    if (!g.retry || this.stopping || this.guardTimers.has(g.cluster)) return;
     const delay = Math.min(GUARD_RETRY_MS * 2 ** attempt, GUARD_RETRY_MAX_MS);
     this.opts.logger.info({ event: "guard.retry", cluster: g.cluster, attempt: attempt + 1, delayMs: delay, error: g.error }, `safety guard on ${g.cluster} retries in ${delay} ms`);
     const timer = setTimeout(() => {

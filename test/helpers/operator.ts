@@ -27,6 +27,8 @@ export interface OperatorHarness extends Harness {
   putSpec(text: string, name?: string, type?: "String" | "SecureString"): Promise<void>;
   deleteSpec(name: string): Promise<void>;
   pass(options?: Partial<PassOptions>): Promise<StackResult[]>;
+  /** Replaces the reconciler with a new one: an operator restarted with a cold cache. */
+  restart(): Reconciler;
 }
 
 export function example(name: string): string {
@@ -47,16 +49,21 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
     },
   });
   const now = opts.now ?? NOW;
-  const reconciler = new Reconciler({
-    prefix: "/lokistack",
-    ecs: new EcsGateway(ecsClient),
-    ssm: new SsmGateway(ssmClient, async () => {}),
-    discovery: new DiscoveryGateway(new ServiceDiscoveryClient({ ...h.cp.clientConfig, ...retry })),
-    limiter: new WriteLimiter({ service: { rate: 1000, burst: 1000 }, taskDefinition: { rate: 1000, burst: 1000 }, task: { rate: 1000, burst: 1000 }, tag: { rate: 1000, burst: 1000 }, parameter: { rate: 1000, burst: 1000 }, discovery: { rate: 1000, burst: 1000 } }),
-    logger: createLogger({ pretty: false, destination, level: "debug" }),
-    now: () => now,
-    ...(opts.canWrite ? { canWrite: opts.canWrite } : {}),
-  });
+  const unlimited = { rate: 1000, burst: 1000 };
+  // A new reconciler is a restarted operator: nothing cached.
+  const makeReconciler = () =>
+    new Reconciler({
+      prefix: "/lokistack",
+      ecs: new EcsGateway(ecsClient),
+      ssm: new SsmGateway(ssmClient, async () => {}),
+      discovery: new DiscoveryGateway(new ServiceDiscoveryClient({ ...h.cp.clientConfig, ...retry })),
+      limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
+      logger: createLogger({ pretty: false, destination, level: "debug" }),
+      now: () => now,
+      replica: "test-replica",
+      resyncSeconds: 30,
+      ...(opts.canWrite ? { canWrite: opts.canWrite } : {}),
+    });
   const putSpec = async (text: string, name?: string, type: "String" | "SecureString" = "String") => {
     const stackName = name ?? /name: (\S+)/.exec(text)![1]!;
     const cluster = /cluster: (\S+)/.exec(text)![1]!;
@@ -72,7 +79,16 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
   const deleteSpec = async (name: string) => {
     await h.ssm.send(new DeleteParameterCommand({ Name: `/lokistack/${name}/spec` }));
   };
-  return { ...h, reconciler, logs, putSpec, deleteSpec, pass: (o = {}) => reconciler.pass({ mode: "apply", ...o }) };
+  const op: OperatorHarness = {
+    ...h,
+    reconciler: makeReconciler(),
+    logs,
+    putSpec,
+    deleteSpec,
+    pass: (o = {}) => op.reconciler.pass({ mode: "apply", ...o }),
+    restart: () => (op.reconciler = makeReconciler()),
+  };
+  return op;
 }
 
 export interface PassRecord {
