@@ -4,3 +4,5 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 await import("./control-plane.ts");
 console.log();
 await import("./operator.ts");
+console.log();
+await import("./safety.ts");

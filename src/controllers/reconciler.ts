@@ -121,6 +121,14 @@ interface StackInput {
 /** The guard's own retries within one call: rounds, and the first backoff (doubling, jittered). */
 const GUARD_ROUNDS = 4;
 const GUARD_BACKOFF_MS = 100;
+/**
+ * How old the Cloud Map view may be when nothing is to be created or deleted in
+ * it. Filtered ListServices pages through every service of the account (Cloud
+ * Map filters after paging), and Cloud Map refuses to delete a service that
+ * still has instances, so out-of-band drift there is rare: a full read every
+ * five minutes, and a fresh one before any Cloud Map write.
+ */
+export const DISCOVERY_MAX_AGE_MS = 300_000;
 /** A reconcile that made progress or waits on ECS looks again this soon. */
 export const REQUEUE_MS = 5_000;
 const MAX_REMEMBERED_STOPS = 5000;
@@ -185,7 +193,7 @@ export class Reconciler {
         if (guard) guards.push(guard);
         await this.observer.ensureServices(cluster, list.flatMap((s) => this.serviceNames(s)), since).catch(() => undefined);
       }),
-      ...[...new Set(inputs.flatMap((s) => s.namespace ?? []))].map((ns) => this.namespaces.ensure(ns, since).catch(() => undefined)),
+      ...[...new Set(inputs.flatMap((s) => s.namespace ?? []))].map((ns) => this.namespaces.ensure(ns, since - DISCOVERY_MAX_AGE_MS).catch(() => undefined)),
     ]);
     return { since, stacks, guards };
   }
@@ -319,7 +327,7 @@ export class Reconciler {
         result.outcome = { kind: "done" };
         return this.finish(result, t0);
       }
-      const namespace = s.namespace ? await this.namespaces.ensure(s.namespace, since) : undefined;
+      const namespace = s.namespace ? await this.namespaceFor(s, since) : undefined;
       if (s.stack && !namespace?.id) {
         throw new DegradedError("NamespaceNotFound", `Cloud Map namespace '${s.namespace}' not found: create it (a private DNS namespace in the stack's VPC) first`);
       }
@@ -481,6 +489,20 @@ export class Reconciler {
     return [...observed.services.values()].every((svc) => svc.status === "INACTIVE" || !isManaged(svc.tags)) && observed.registries.size === 0 && observed.configs.size === 0;
   }
 
+  /**
+   * The stack's Cloud Map namespace. A view up to DISCOVERY_MAX_AGE_MS old is
+   * enough while it holds exactly the stack's desired services; a reconcile
+   * that would create or delete one reads it fresh first, so no Cloud Map
+   * write is ever decided on an old view.
+   */
+  private async namespaceFor(s: StackInput, since: number): Promise<NamespaceView> {
+    const view = await this.namespaces.ensure(s.namespace!, since - DISCOVERY_MAX_AGE_MS);
+    const desired = new Set(s.units.map((u) => u.unit.name));
+    const mine = [...view.services.keys()].filter((n) => isUnitOf(s.name, n));
+    const exact = view.id !== undefined && mine.length === desired.size && mine.every((n) => desired.has(n));
+    return exact ? view : this.namespaces.ensure(s.namespace!, since);
+  }
+
   /** Service names the stack needs described: its units and its last inventory. */
   private serviceNames(s: StackInput): string[] {
     return [...new Set([...s.units.map((u) => u.unit.name), ...(s.previous?.inventory.services ?? [])])];
@@ -488,15 +510,23 @@ export class Reconciler {
 
   private async observe(s: StackInput, since: number, namespace: NamespaceView | undefined): Promise<StackObservation> {
     const cluster = s.cluster!;
+    // A shared read that failed (throttled) is not this stack's verdict: it tries once more with a read of its own.
+    const withRetry = async (read: (since: number) => Promise<void>) => {
+      try {
+        await read(since);
+      } catch (e) {
+        if (!(e instanceof AwsCallError && e.retryable)) throw e;
+        await read(this.clock());
+      }
+    };
     try {
-      await this.observer.ensureTasks(cluster, since);
-      const running = this.observer.running(cluster);
+      await withRetry((at) => this.observer.ensureTasks(cluster, at));
       // Services of the stack that only its running tasks reveal (an orphan missing from the inventory).
-      const fromTasks = running.flatMap((t) => {
+      const fromTasks = this.observer.running(cluster).flatMap((t) => {
         const { service } = unitOfTask(t);
         return service && isUnitOf(s.name, service) ? [service] : [];
       });
-      await this.observer.ensureServices(cluster, [...this.serviceNames(s), ...fromTasks], since);
+      await withRetry((at) => this.observer.ensureServices(cluster, [...this.serviceNames(s), ...fromTasks], at));
     } catch (e) {
       if (e instanceof AwsCallError && e.code === "ClusterNotFoundException") throw new DegradedError("ClusterNotFound", `ECS cluster '${cluster}' not found: create it, or correct spec.cluster`);
       throw e;

@@ -36,8 +36,8 @@ export function example(name: string): string {
 }
 
 /** A paused control plane plus a reconciler whose clients retry like the operator's. */
-export async function operatorHarness(opts: { attempts?: number; now?: Date; canWrite?: () => boolean } = {}): Promise<OperatorHarness> {
-  const h = await harness({ paused: true, attempts: opts.attempts ?? 1 });
+export async function operatorHarness(opts: { attempts?: number; now?: Date; canWrite?: () => boolean; seed?: number; clock?: () => number } = {}): Promise<OperatorHarness> {
+  const h = await harness({ paused: true, attempts: opts.attempts ?? 1, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
   const retry = { retryStrategy: new ConfiguredRetryStrategy(opts.attempts ?? 3, (attempt) => 5 * attempt) };
   const ecsClient = new ECSClient({ ...h.cp.clientConfig, ...retry });
   const ssmClient = new SSMClient({ ...h.cp.clientConfig, ...retry });
@@ -63,6 +63,7 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
       replica: "test-replica",
       resyncSeconds: 30,
       ...(opts.canWrite ? { canWrite: opts.canWrite } : {}),
+      ...(opts.clock ? { clock: opts.clock } : {}),
     });
   const putSpec = async (text: string, name?: string, type: "String" | "SecureString" = "String") => {
     const stackName = name ?? /name: (\S+)/.exec(text)![1]!;

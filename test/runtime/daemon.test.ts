@@ -66,6 +66,31 @@ describe("daemon in process", () => {
   });
 });
 
+describe("daemon with a broken stack beside a healthy one", () => {
+  it("stays ready, counts the broken stack's reconciles as errors, and keeps repairing the healthy one", async () => {
+    const h = await seeded();
+    await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/broken/spec", Value: example("demo").replace("name: demo", "name: broken").replace("cluster: logging", "cluster: nowhere"), Type: "String" }));
+    const logs: LogLine[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const op = createOperator({ endpoint: h.cp.endpoint, resync: "* * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    await op.daemon.start();
+    await until(() => ready(h));
+    await h.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
+    await until(() => h.cp.ecs.state.services["logging/demo-querier"]?.desiredCount === 1);
+    await until(() => op.daemon.passCount >= 3);
+    const base = `http://127.0.0.1:${op.daemon.port}`;
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(Number(/lokistack_reconcile_errors_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(metrics).toMatch(/lokistack_reconcile_total\{result="degraded"\} [1-9]/);
+    expect(Number(/lokistack_passes_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
+    const broken = parseStatus(h.cp.ssm.state.parameters["/lokistack/broken/status"]?.versions.at(-1)?.value);
+    expect(broken?.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", reason: "ClusterNotFound" });
+    expect(logs.filter((l) => l.event === "degraded" && l.stack === "broken")).toHaveLength(1);
+    await op.daemon.stop();
+  });
+});
+
 function operatorProcess(endpoint: string, name: string): { child: ChildProcess; logs: LogLine[]; exited: Promise<number | null> } {
   const child = spawn(
     process.execPath,

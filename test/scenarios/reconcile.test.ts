@@ -7,6 +7,7 @@
 import { DeregisterTaskDefinitionCommand, DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand, RunTaskCommand, UpdateServiceCommand, type ContainerDefinition, type RegisterTaskDefinitionCommandInput } from "@aws-sdk/client-ecs";
 import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
+import { DISCOVERY_MAX_AGE_MS } from "../../src/controllers/reconciler.ts";
 import { parseStatus } from "../../src/controllers/status.ts";
 import { statusCommand } from "../../src/runtime/commands.ts";
 import { cli } from "../helpers/cli.ts";
@@ -82,8 +83,9 @@ describe("1. one stack's missing cluster never stops another's repair", () => {
 });
 
 describe("2. safety first under throttling", () => {
-  it("with 50% of ECS calls throttled, a rogue compactor and a duplicate ordinal task are stopped within two resyncs", async () => {
-    const op = await operatorHarness({ attempts: 4 });
+  it.each([1, 7, 42, 1234])("with 50%% of ECS calls throttled (fault seed %i), a rogue compactor and a duplicate ordinal task are stopped within two resyncs", async (seed) => {
+    // Two SDK attempts: as when the SDK's retry quota has drained under sustained throttling; the guard's own rounds must do the work.
+    const op = await operatorHarness({ attempts: 2, seed });
     await op.putSpec(example("demo"));
     await converge(op, "demo");
     const compactor = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-compactor" }))).taskDefinition!.taskDefinitionArn!;
@@ -269,6 +271,21 @@ describe("8. creation is not drift; a missing namespace is Degraded once", () =>
     }
     expect(op.logs.filter((l) => l.event === "degraded")).toHaveLength(1);
     expect(op.logs.filter((l) => l.event === "drift")).toEqual([]);
+  });
+});
+
+describe("the Cloud Map view", () => {
+  it("is read again once older than DISCOVERY_MAX_AGE_MS, and never between", async () => {
+    let t = 0;
+    const op = await operatorHarness({ clock: () => ++t });
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    op.cp.resetCalls();
+    for (let i = 0; i < 3; i++) await checkedPass(op);
+    expect(op.cp.calls().calls["servicediscovery.ListServices"]).toBeUndefined();
+    t += DISCOVERY_MAX_AGE_MS + 1;
+    await checkedPass(op);
+    expect(op.cp.calls().calls["servicediscovery.ListServices"]).toBe(1);
   });
 });
 
