@@ -248,9 +248,10 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
   const leftoverConfigs: StackAnalysis["leftoverConfigs"] = [];
   const desiredParameters = new Set(analyses.map((u) => u.configParameter));
   for (const parameter of observed.configs.keys()) {
-    if (desiredParameters.has(parameter)) continue;
     const unit = parameter.slice(parameter.lastIndexOf("/") + 1);
-    leftoverConfigs.push({ unit, component: isUnitOf(stack, unit) ? componentOfUnit(stack, unit).component : "unknown", parameter, serviceGone: gone(unit) });
+    // Only a unit's own config: anything else under the path is not the operator's to delete.
+    if (desiredParameters.has(parameter) || !isUnitOf(stack, unit)) continue;
+    leftoverConfigs.push({ unit, component: componentOfUnit(stack, unit).component, parameter, serviceGone: gone(unit) });
   }
   return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, drifts };
 }

@@ -7,11 +7,24 @@ import type { Drift, FieldChange } from "./types.ts";
 const HIDDEN = /(^|\.)(environment|secrets|dockerLabels)(\[|\.|$)/;
 const HIDDEN_VALUE = "(hidden)";
 
+/** A value with every environment, secret and label value inside it hidden, at any depth (a whole container added or removed). */
+function scrub(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(scrub);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if ((k === "environment" || k === "secrets") && Array.isArray(v)) out[k] = v.map((item: { name?: string }) => ({ name: item?.name, value: HIDDEN_VALUE }));
+    else if (k === "dockerLabels" && v && typeof v === "object") out[k] = Object.fromEntries(Object.keys(v).map((label) => [label, HIDDEN_VALUE]));
+    else out[k] = scrub(v);
+  }
+  return out;
+}
+
 /** Field changes from a canonical diff (expected = desired, observed = ECS), with hidden values masked. */
 export function fieldChanges(diffs: readonly FieldDiff[]): FieldChange[] {
   return diffs.map((d) => {
     const hide = HIDDEN.test(d.path);
-    const mask = (v: unknown) => (v === undefined ? undefined : hide ? HIDDEN_VALUE : v);
+    const mask = (v: unknown) => (v === undefined ? undefined : hide ? HIDDEN_VALUE : scrub(v));
     const from = mask(d.observed);
     const to = mask(d.expected);
     return { path: d.path, ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) };

@@ -10,6 +10,7 @@ import type { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteKind, WriteLimiter } from "../aws/write-limiter.ts";
+import { isManaged } from "../resources/tags.ts";
 import type { NamespaceCache } from "./namespaces.ts";
 import type { Observer } from "./observe.ts";
 import type { ParameterCache } from "./parameters.ts";
@@ -137,6 +138,8 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
         return;
       }
       case "DeleteDiscoveryService":
+        // The tags seen when it was planned may be old: ownership is checked again right before the delete.
+        if (!isManaged(await deps.namespaces.tags(action.arn, true))) throw new Error(`${action.name} no longer carries the ownership tag: left alone`);
         await deps.discovery.deleteService(action.arn);
         if (deps.namespace) deps.namespaces.noteDeleted(deps.namespace, action.name, action.arn);
         return;

@@ -15,6 +15,8 @@ export interface NamespaceView {
 interface Entry {
   view?: NamespaceView;
   at: number;
+  /** The operator's own creations and deletions, replayed onto a read that began before them. */
+  notes: { at: number; apply: (view: NamespaceView) => void }[];
   inFlight?: { started: number; promise: Promise<NamespaceView> };
   failure?: { error: unknown; at: number };
 }
@@ -31,7 +33,7 @@ export class NamespaceCache {
   /** The namespace as read at or after `since`. */
   async ensure(name: string, since: number): Promise<NamespaceView> {
     let e = this.entries.get(name);
-    if (!e) this.entries.set(name, (e = { at: -Infinity }));
+    if (!e) this.entries.set(name, (e = { at: -Infinity, notes: [] }));
     if (e.failure && e.failure.at >= since) throw e.failure.error;
     if (e.view && e.at >= since) return e.view;
     if (e.inFlight && e.inFlight.started >= since) return e.inFlight.promise;
@@ -39,6 +41,10 @@ export class NamespaceCache {
     const started = this.clock();
     const promise = this.read(name).then(
       (view) => {
+        // A newer read finished first: keep it.
+        if (entry.view && entry.at > started) return entry.view;
+        for (const note of entry.notes) if (note.at >= started) note.apply(view);
+        entry.notes = entry.notes.filter((n) => n.at >= started);
         entry.view = view;
         entry.at = started;
         delete entry.failure;
@@ -58,9 +64,9 @@ export class NamespaceCache {
     return id ? { id, services: await this.discovery.listServices(id) } : { services: new Map() };
   }
 
-  /** Tags of a Cloud Map service (read once per ARN). */
-  async tags(arn: string): Promise<Tag[]> {
-    let tags = this.tagsByArn.get(arn);
+  /** Tags of a Cloud Map service (read once per ARN; `fresh` reads them again). */
+  async tags(arn: string, fresh = false): Promise<Tag[]> {
+    let tags = fresh ? undefined : this.tagsByArn.get(arn);
     if (!tags) {
       tags = await this.discovery.tags(arn);
       this.tagsByArn.set(arn, tags);
@@ -69,12 +75,19 @@ export class NamespaceCache {
   }
 
   noteCreated(namespace: string, service: string, arn: string, tags: Tag[]): void {
-    this.entries.get(namespace)?.view?.services.set(service, arn);
+    this.note(namespace, (v) => v.services.set(service, arn));
     this.tagsByArn.set(arn, tags);
   }
 
   noteDeleted(namespace: string, service: string, arn: string): void {
-    this.entries.get(namespace)?.view?.services.delete(service);
+    this.note(namespace, (v) => v.services.delete(service));
     this.tagsByArn.delete(arn);
+  }
+
+  private note(namespace: string, apply: (view: NamespaceView) => void): void {
+    const e = this.entries.get(namespace);
+    if (!e) return;
+    if (e.view) apply(e.view);
+    if (e.inFlight) e.notes.push({ at: this.clock(), apply });
   }
 }

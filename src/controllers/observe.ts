@@ -93,8 +93,10 @@ export class Observer {
   private readonly taskDefinitions = new Map<string, ObservedTaskDefinition>();
   /** Content hashes of revisions described while looking for an equal one: ARN → hash. */
   private readonly revisionHashes = new Map<string, string>();
-  /** Families already listed with no equal revision, by family and content hash. */
+  /** Families listed with no equal revision since the last resync, by family and content hash. */
   private readonly noMatch = new Set<string>();
+  /** Tasks the operator stopped, until ECS reports them STOPPED. */
+  private readonly stoppedHere = new Set<string>();
   private seq = 0;
 
   constructor(
@@ -128,43 +130,60 @@ export class Observer {
   }
 
   private async refreshTasks(cluster: string, s: ClusterState, started: number): Promise<void> {
-    let arns: string[];
+    let listed: string[];
     try {
-      arns = await this.ecs.listRunningTaskArns(cluster);
+      listed = await this.ecs.listRunningTaskArns(cluster);
     } catch (e) {
       s.failure = { value: e, at: started };
       throw e;
     }
-    const current = new Set(arns);
+    const current = new Set(listed);
     const gone = s.running.filter((a) => !current.has(a));
-    const unsettled = arns.filter((a) => {
+    const unsettled = listed.filter((a) => {
       const known = this.tasks.get(a);
       return !known || (this.watched(known) && !this.settled(known));
     });
     const toDescribe = [...new Set([...unsettled, ...gone, ...s.stopping])];
     const described = toDescribe.length > 0 ? await this.ecs.describeTasks(cluster, toDescribe) : [];
+    // A newer read finished first: this one's answer is older than what is known.
+    if (started < s.tasksAt) return;
     const seen = new Set<string>();
     for (const t of described) {
       if (!t.taskArn) continue;
       seen.add(t.taskArn);
-      this.tasks.set(t.taskArn, snapshotOf(t));
+      const snapshot = snapshotOf(t);
+      // A stop the operator asked for stands, even when a read that began before it says RUNNING.
+      this.tasks.set(t.taskArn, this.stoppedHere.has(t.taskArn) ? { ...snapshot, desiredStatus: "STOPPED" } : snapshot);
     }
+    const running = [...listed];
     for (const a of gone) {
       const t = this.tasks.get(a);
       if (!t) continue;
+      // Left out of one listing (pages can shift while they are read) but still meant to run: still running.
+      if (seen.has(a) && t.desiredStatus === "RUNNING") {
+        running.push(a);
+        continue;
+      }
       s.stops.push({ seq: ++this.seq, task: t });
       if (t.lastStatus !== "STOPPED") s.stopping.add(a);
     }
     if (s.stops.length > MAX_STOP_EVENTS) s.stops.splice(0, s.stops.length - MAX_STOP_EVENTS);
     for (const a of [...s.stopping]) {
       const t = this.tasks.get(a);
-      // A task ECS no longer describes has been purged: it is certainly stopped.
-      if (t && seen.has(a) && t.lastStatus !== "STOPPED") continue;
+      const described = t !== undefined && seen.has(a);
+      if (described && t.lastStatus !== "STOPPED" && t.desiredStatus === "STOPPED") continue;
       s.stopping.delete(a);
+      this.stoppedHere.delete(a);
+      // Meant to run after all (a listing had left it out): it counts as running again.
+      if (described && t.desiredStatus === "RUNNING") {
+        if (!running.includes(a)) running.push(a);
+        continue;
+      }
+      // STOPPED, or no longer described (purged): certainly stopped.
       if (!current.has(a)) this.tasks.delete(a);
     }
-    for (const a of gone) if (!s.stopping.has(a)) this.tasks.delete(a);
-    s.running = arns;
+    for (const a of gone) if (!s.stopping.has(a) && !running.includes(a)) this.tasks.delete(a);
+    s.running = running;
     s.tasksAt = started;
     delete s.failure;
   }
@@ -183,7 +202,11 @@ export class Observer {
       s.failure = { value: e, at: started };
       throw e;
     }
-    for (const n of stale) s.services.set(n, { value: found.get(n), at: started });
+    for (const n of stale) {
+      // A write's answer noted while this read was under way is newer: it stays.
+      if ((s.services.get(n)?.at ?? -Infinity) > started) continue;
+      s.services.set(n, { value: found.get(n), at: started });
+    }
     delete s.failure;
   }
 
@@ -228,6 +251,7 @@ export class Observer {
   /** Follows a task the operator stopped until ECS reports it STOPPED; it no longer counts as running. */
   followStop(cluster: string, arn: string): void {
     this.state(cluster).stopping.add(arn);
+    this.stoppedHere.add(arn);
     const t = this.tasks.get(arn);
     if (t) this.tasks.set(arn, { ...t, desiredStatus: "STOPPED" });
   }
@@ -273,6 +297,11 @@ export class Observer {
     }
     this.noMatch.add(key);
     return undefined;
+  }
+
+  /** A new resync looks for equal revisions again: another replica may have registered one meanwhile. */
+  forgetMisses(): void {
+    this.noMatch.clear();
   }
 
   /** Forgets a revision ECS refused (deregistered since it was seen). */

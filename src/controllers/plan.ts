@@ -165,7 +165,16 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
           : !aboveGone(ordinalChange)
             ? "waiting for the ordinal above it to be gone"
             : undefined;
-    if (reason) {
+    // The wait is on an ordinal that is not ready and would itself change (a crash loop the new
+    // spec fixes): that one goes first, or nothing would ever move.
+    const blocker = reason?.startsWith("waiting until every")
+      ? ordinals.filter((o) => o.state === "present" && !o.ready && needsChange(o) && !changes.has(o) && !busy(o)).sort((a, b) => (b.desired.unit.ordinal ?? 0) - (a.desired.unit.ordinal ?? 0))[0]
+      : undefined;
+    if (blocker) {
+      defer(name, `waiting for ${blocker.desired.unit.name}, which is not ready, to change first`);
+      ordinalChange = blocker;
+      changes.set(blocker, "update");
+    } else if (reason) {
       defer(name, reason);
       ordinalChange = undefined;
     } else if ("desired" in ordinalChange) {

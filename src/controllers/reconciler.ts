@@ -93,6 +93,14 @@ export interface PassOptions {
   only?: readonly string[];
 }
 
+export interface RefreshResult {
+  since: number;
+  stacks: string[];
+  guards: GuardResult[];
+  /** Set when the specs could not be read: nothing is reconciled, only the known clusters are guarded. */
+  error?: string;
+}
+
 /** The result of the safety guard on one cluster. */
 export interface GuardResult {
   cluster: string;
@@ -178,11 +186,19 @@ export class Reconciler {
    * namespace its Cloud Map services. Per-cluster and per-namespace failures
    * are remembered for the stacks that need them; only an SSM failure throws.
    */
-  async refresh(options: PassOptions): Promise<{ since: number; stacks: string[]; guards: GuardResult[] }> {
+  async refresh(options: PassOptions): Promise<RefreshResult> {
     const since = this.clock();
-    await this.parameters.refresh();
+    this.observer.forgetMisses();
+    try {
+      await this.parameters.refresh();
+    } catch (e) {
+      // Without the specs nothing new is decided, but the clusters already known are still guarded.
+      const guards = options.mode === "apply" ? await Promise.all([...this.stacksOnCluster.keys()].map((c) => this.guard(c, since))) : [];
+      return { since, stacks: [], guards, error: e instanceof Error ? e.message : String(e) };
+    }
     const stacks = this.stacks().filter((n) => !options.only || options.only.includes(n));
-    const inputs = await Promise.all(stacks.map((n) => this.load(n)));
+    // A stack that cannot be loaded (its last valid generation unreadable) is left to its own reconcile to report.
+    const inputs = (await Promise.all(stacks.map((n) => this.load(n).catch(() => undefined)))).filter((s): s is StackInput => s !== undefined);
     const byCluster = new Map<string, StackInput[]>();
     for (const s of inputs) if (s.cluster) byCluster.set(s.cluster, [...(byCluster.get(s.cluster) ?? []), s]);
     for (const [cluster, list] of byCluster) this.stacksOnCluster.set(cluster, new Set([...(this.stacksOnCluster.get(cluster) ?? []), ...list.map((s) => s.name)]));
@@ -236,13 +252,8 @@ export class Reconciler {
     for (const [unit, { stack, tasks }] of byUnit) {
       if (tasks.length < 2) continue;
       const service = this.observer.services(cluster, [unit]).get(unit);
-      const foreignService = service !== undefined && service.status === "ACTIVE" && !isManaged(service.tags);
       const owned: TaskSnapshot[] = [];
-      for (const t of tasks) {
-        if (foreignService && t.group === `service:${unit}`) continue;
-        const td = await this.observer.taskDefinition(t.taskDefinitionArn);
-        if (td && isManaged(td.tags) && td.tags.find((x) => x.key === TAGS.stack)?.value === stack) owned.push(t);
-      }
+      for (const t of tasks) if (await this.ownedTask(stack, cluster, t)) owned.push(t);
       const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
       if (!found) continue;
       const log = this.opts.logger.child({ stack, component: "guard" });
@@ -264,6 +275,24 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Whether a task is the stack's to stop. A task of a service belongs to that
+   * service: the stack's when the service carries its ownership tags. A task
+   * started outside any service belongs to its family, which is the unit of
+   * the same name: the stack's when that unit's service carries its tags (a
+   * hand-registered revision of the compactor's family still runs a compactor
+   * on the stack's store). Without a known service, the revision's own tags
+   * decide. The guard and the full reconcile use this one rule.
+   */
+  private async ownedTask(stack: string, cluster: string, t: TaskSnapshot): Promise<boolean> {
+    const ours = (tags: { key?: string; value?: string }[] | undefined) => isManaged(tags) && tags?.find((x) => x.key === TAGS.stack)?.value === stack;
+    const unit = unitOfTask(t).service ?? t.family;
+    const svc = this.observer.services(cluster, [unit]).get(unit);
+    if (svc && svc.status === "ACTIVE") return ours(svc.tags);
+    const td = await this.observer.taskDefinition(t.taskDefinitionArn);
+    return td !== undefined && ours(td.tags);
+  }
+
   /** The spec watch: known specs' metadata by name; returns the stacks whose spec changed or disappeared. */
   async watchSpecs(): Promise<string[]> {
     const names = this.stacks().map((n) => `${this.opts.prefix}/${n}/spec`).filter((n) => this.parameters.get(n));
@@ -274,7 +303,8 @@ export class Reconciler {
   /** A whole pass, for `plan`, `apply --once` and tests: refresh, then reconcile every stack. */
   async pass(options: PassOptions): Promise<StackResult[]> {
     const started = performance.now();
-    const { since, stacks } = await this.refresh(options);
+    const { since, stacks, error } = await this.refresh(options);
+    if (error) throw new Error(`cannot read the specs under ${this.opts.prefix}: ${error}`);
     const results: StackResult[] = [];
     const queue = [...stacks];
     const worker = async () => {
@@ -304,8 +334,17 @@ export class Reconciler {
     const t0 = performance.now();
     const since = options.since ?? this.clock();
     const log = this.opts.logger.child({ stack: name });
-    const s = await this.load(name);
+    let s: StackInput;
+    try {
+      s = await this.load(name);
+    } catch (e) {
+      const outcome = this.outcomeOf(e);
+      this.logProblem(name, outcome, log);
+      return this.finish({ ...this.result({ name, specParameter: "", errors: [], warnings: [], units: [] }), outcome, ...(outcome.kind === "error" ? { error: outcome.message } : {}) }, t0);
+    }
     const result = this.result(s);
+    // Neither spec nor status: nothing of the stack is known any more (a late timer, a finished deletion).
+    if (!s.spec && !s.previous) return this.finish(result, t0);
     const writes = options.mode === "apply" && this.canWrite();
     let observed: StackObservation | undefined;
     let ready = new Set<string>();
@@ -496,7 +535,14 @@ export class Reconciler {
    * write is ever decided on an old view.
    */
   private async namespaceFor(s: StackInput, since: number): Promise<NamespaceView> {
-    const view = await this.namespaces.ensure(s.namespace!, since - DISCOVERY_MAX_AGE_MS);
+    let view: NamespaceView;
+    try {
+      view = await this.namespaces.ensure(s.namespace!, since - DISCOVERY_MAX_AGE_MS);
+    } catch (e) {
+      // A shared read that failed (throttled) is not this stack's verdict: one read of its own.
+      if (!(e instanceof AwsCallError && e.retryable)) throw e;
+      return this.namespaces.ensure(s.namespace!, this.clock());
+    }
     const desired = new Set(s.units.map((u) => u.unit.name));
     const mine = [...view.services.keys()].filter((n) => isUnitOf(s.name, n));
     const exact = view.id !== undefined && mine.length === desired.size && mine.every((n) => desired.has(n));
@@ -561,7 +607,8 @@ export class Reconciler {
     const memory = this.memoryOf(s.name);
     const { stops, last } = this.observer.stopsSince(cluster, memory.lastStop);
     memory.lastStop = last;
-    const running = this.observer.running(cluster).filter(mine);
+    const running: TaskSnapshot[] = [];
+    for (const t of this.observer.running(cluster)) if (mine(t) && (await this.ownedTask(s.name, cluster, t))) running.push(t);
     return {
       services,
       taskDefinitions,

@@ -11,7 +11,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Logger } from "pino";
-import type { GuardResult, Reconciler, StackResult } from "../controllers/reconciler.ts";
+import type { GuardResult, Reconciler } from "../controllers/reconciler.ts";
 import type { LeaderLease } from "./lease.ts";
 import type { OperatorMetrics } from "./metrics.ts";
 import { WorkQueue } from "./queue.ts";
@@ -32,8 +32,6 @@ export interface DaemonOptions {
   maxBackoffMs?: number;
   /** Stacks reconciled at once. */
   concurrency?: number;
-  /** Called after every reconcile of a stack (the demo narrates with it). */
-  onReconcile?: (result: StackResult) => void;
 }
 
 export const DEFAULT_RESYNC = "*/30 * * * * *";
@@ -138,23 +136,26 @@ export class Daemon {
       return;
     }
     const { reconciler, logger, metrics } = this.opts;
-    try {
-      const { since, stacks, guards } = await reconciler.refresh({ mode: "apply" });
-      this.lastResyncOk = true;
-      this.resyncs += 1;
-      metrics.passes.inc();
-      for (const g of guards) this.afterGuard(g, 0);
-      for (const name of stacks) this.queue.add(name, since);
-      metrics.queueDepth.set(this.queue.depth);
-    } catch (e) {
-      this.lastResyncOk = false;
-      logger.error({ event: "resync", result: "error", error: e instanceof Error ? e.message : String(e) }, "resync failed: cannot read the specs");
+    const { since, stacks, guards, error } = await reconciler.refresh({ mode: "apply" });
+    for (const g of guards) this.afterGuard(g, 0);
+    this.lastResyncOk = error === undefined;
+    if (error) {
+      logger.error({ event: "resync", result: "error", error }, "resync failed: cannot read the specs; known clusters were guarded");
+      return;
     }
+    this.resyncs += 1;
+    metrics.passes.inc();
+    for (const name of stacks) this.queue.add(name, since);
+    metrics.queueDepth.set(this.queue.depth);
   }
 
   private async reconcile(name: string, since: number) {
     const result = await this.opts.reconciler.reconcile(name, { mode: this.canWrite() ? "apply" : "plan", since });
-    this.opts.onReconcile?.(result);
+    // A stack with neither spec nor status is gone: no timer of its may bring it back.
+    if (!this.opts.reconciler.stacks().includes(name)) {
+      this.queue.forget(name);
+      return { kind: "done" as const };
+    }
     return result.outcome;
   }
 

@@ -21,7 +21,7 @@ const registries = (op: OperatorHarness, prefix: string) => Object.values(op.cp.
 const parameters = (op: OperatorHarness, prefix: string) => Object.keys(op.cp.ssm.state.parameters).filter((n) => n.startsWith(prefix));
 
 /** Registers a copy of the family's current revision with the loki container edited: an out-of-band revision. */
-async function registerEdited(op: OperatorHarness, family: string, edit: (c: ContainerDefinition) => ContainerDefinition): Promise<{ original: string; edited: string }> {
+async function registerEdited(op: OperatorHarness, family: string, edit: (c: ContainerDefinition) => ContainerDefinition, extra: ContainerDefinition[] = []): Promise<{ original: string; edited: string }> {
   const td = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: family }))).taskDefinition!;
   const input: RegisterTaskDefinitionCommandInput = {
     family,
@@ -32,7 +32,7 @@ async function registerEdited(op: OperatorHarness, family: string, edit: (c: Con
     executionRoleArn: td.executionRoleArn!,
     taskRoleArn: td.taskRoleArn!,
     volumes: td.volumes!,
-    containerDefinitions: td.containerDefinitions!.map((c) => (c.name === "loki" ? edit(c) : c)),
+    containerDefinitions: [...td.containerDefinitions!.map((c) => (c.name === "loki" ? edit(c) : c)), ...extra],
   };
   return { original: td.taskDefinitionArn!, edited: (await op.ecs.send(new RegisterTaskDefinitionCommand(input))).taskDefinition!.taskDefinitionArn! };
 }
@@ -112,6 +112,37 @@ describe("2. safety first under throttling", () => {
   });
 });
 
+describe("2b. the guard needs nothing but ECS", () => {
+  it("while SSM cannot be read, a rogue compactor on a known cluster is still stopped", async () => {
+    const op = await operatorHarness({ attempts: 1 });
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    const td = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-compactor" }))).taskDefinition!.taskDefinitionArn!;
+    const rogue = (await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: td, launchType: "FARGATE", networkConfiguration: network }))).tasks![0]!.taskArn!;
+    op.cp.step(2);
+    op.cp.faults.update({ throttle: { "ssm.DescribeParameters": 1 } });
+    const r = await op.reconciler.refresh({ mode: "apply" });
+    expect(r.error).toMatch(/Throttling/);
+    expect(r.guards).toEqual([{ cluster: "logging", stopped: [rogue] }]);
+    expect(Object.values(op.cp.ecs.state.tasks).find((t) => t.arn === rogue)!.desiredStatus).toBe("STOPPED");
+  });
+
+  it("a compactor started from a hand-registered revision of the stack's family is stopped by the guard: it runs on the same store", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    const { edited } = await registerEdited(op, "demo-compactor", (c) => c);
+    const task = (await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: edited, launchType: "FARGATE", networkConfiguration: network, startedBy: "someone" }))).tasks![0]!.taskArn!;
+    op.cp.step(2);
+    const { since, guards } = await op.reconciler.refresh({ mode: "apply" });
+    expect(guards).toEqual([{ cluster: "logging", stopped: [task] }]);
+    const r = await op.reconciler.reconcile("demo", { mode: "apply", since });
+    expect(r.done.filter((a) => a.kind === "StopTask").map((a) => a.kind === "StopTask" && a.taskArn)).toEqual([task]);
+    op.cp.step(2);
+    checkInvariants(op, "demo");
+  });
+});
+
 describe("3. no race on singletons", () => {
   it("a compactor weakened to 100/200 just before its rollout still rolls stop-before-start: every UpdateService carries 0/100", async () => {
     const op = await operatorHarness();
@@ -179,10 +210,16 @@ describe("5. no duplicate task definition revisions, also from a cold cache", ()
     const revisions = () => Object.values(op.cp.ecs.state.taskDefinitions).flat().filter((t) => t.family.startsWith("demo-")).length;
     expect(revisions()).toBe(12);
     await op.putSpec(example("demo"));
+    // `lokistack plan` and `apply --once` start cold, like a restarted operator.
+    const plan = await cli("plan", "--endpoint", op.cp.endpoint);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain("UpdateService demo-querier");
+    expect(plan.stdout).not.toContain("RegisterTaskDefinition");
+    expect((await cli("apply", "--once", "--endpoint", op.cp.endpoint)).code).toBe(0);
+    expect(revisions()).toBe(12);
     op.restart();
     const planned = await op.reconciler.pass({ mode: "plan" });
     expect(planned[0]!.planned.filter((a) => a.kind === "RegisterTaskDefinition")).toEqual([]);
-    expect(planned[0]!.planned.filter((a) => a.kind === "UpdateService" && a.input.taskDefinition).length).toBeGreaterThan(0);
     op.restart();
     await converge(op, "demo");
     expect(revisions()).toBe(12);
@@ -308,6 +345,21 @@ describe("9. drift names each changed field, never a hidden value", () => {
     expect(line?.msg).toContain("containerDefinitions[loki].image: grafana/loki:3.4.2 → grafana/loki:3.5.0");
     expect(line?.msg).toContain("containerDefinitions[loki].environment[GOMEMLIMIT].value: changed (value hidden)");
     expect(JSON.stringify([op.logs, r.results])).not.toMatch(/1234MiB-canary|3500MiB/);
+  });
+});
+
+describe("9b. a whole container added out of band", () => {
+  it("is named, and its environment values are hidden too", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    const sidecar = { name: "agent", image: "datadog/agent:7", essential: false, environment: [{ name: "DD_API_KEY", value: "s3cr3t-api-key" }], dockerLabels: { token: "s3cr3t-label" } };
+    const { edited } = await registerEdited(op, "demo-querier", (c) => c, [sidecar]);
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", taskDefinition: edited }));
+    const r = await checkedPass(op);
+    const drift = r.results[0]!.drifts.find((d) => d.kind === "TaskDefinitionChanged");
+    expect(drift).toMatchObject({ changes: expect.arrayContaining([expect.objectContaining({ path: "containerDefinitions[agent]", from: expect.objectContaining({ environment: [{ name: "DD_API_KEY", value: "(hidden)" }] }) })]) });
+    expect(JSON.stringify([op.logs, r.results])).not.toMatch(/s3cr3t/);
   });
 });
 
