@@ -126,6 +126,13 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       defer(name, "waiting for extra tasks to stop before starting a new one");
       continue;
     }
+    // Switching between microservices and monolithic: the new unit that runs the compactor
+    // starts only once the old one (an orphan now) has no task left.
+    const oldCompactor = RUNS_COMPACTOR.has(u.desired.unit.component) && startsTasks(u) ? analysis.orphans.find((o) => RUNS_COMPACTOR.has(o.component) && (o.tasks > 0 || (o.service.desiredCount ?? 0) > 0)) : undefined;
+    if (oldCompactor) {
+      defer(name, `waiting for ${oldCompactor.name} to stop: one compactor per store`);
+      continue;
+    }
     changes.set(u, u.state === "missing" ? "create" : "update");
   }
 
@@ -272,6 +279,9 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   }
   return { actions, deferrals };
 }
+
+/** Units whose Loki runs the compactor: never two of them at once on one store. */
+const RUNS_COMPACTOR = new Set(["compactor", "monolithic"]);
 
 /** Fields whose change makes ECS start a new task (a deployment or a scale-up). */
 const DEPLOYING = new Set(["taskDefinition", "networkConfiguration", "platformVersion"]);

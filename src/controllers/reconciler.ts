@@ -29,7 +29,7 @@ import { NamespaceCache, type NamespaceView } from "./namespaces.ts";
 import { Observer, type TaskSnapshot } from "./observe.ts";
 import { ParameterCache } from "./parameters.ts";
 import { plan } from "./plan.ts";
-import { extraTasks, isSingleTaskUnit, isUnitOf, unitOfTask } from "./singletons.ts";
+import { componentOfUnit, extraTasks, isSingleTaskUnit, isUnitOf, unitOfTask } from "./singletons.ts";
 import { buildStatus, parseStatus, statusNeedsWrite, statusText, type StackStatus } from "./status.ts";
 import { DegradedError, type Action, type Deferral, type DegradedReason, type Drift, type Outcome } from "./types.ts";
 
@@ -184,7 +184,8 @@ export class Reconciler {
    * The resync: parameters (metadata by path, values only for new versions),
    * then per cluster the task list, the safety guard, and the services; per
    * namespace its Cloud Map services. Per-cluster and per-namespace failures
-   * are remembered for the stacks that need them; only an SSM failure throws.
+   * are remembered for the stacks that need them. When the specs cannot be
+   * read, only the known clusters are guarded and `error` says why.
    */
   async refresh(options: PassOptions): Promise<RefreshResult> {
     const since = this.clock();
@@ -216,9 +217,10 @@ export class Reconciler {
 
   /**
    * The safety guard of one cluster: a fresh task list, then every extra task of
-   * a single-task unit of a known stack is stopped, before anything else. A task
-   * is stopped only when its task definition carries the ownership tag of that
-   * stack and it does not belong to a service someone else owns.
+   * a single-task unit of a known stack is stopped, before anything else; only
+   * tasks that are the stack's (ownedTask). Throttled reads and stops are
+   * retried here, GUARD_ROUNDS times; `retry` tells the caller whether more
+   * tries could help.
    */
   async guard(cluster: string, since = this.clock()): Promise<GuardResult> {
     const result: GuardResult = { cluster, stopped: [] };
@@ -257,7 +259,7 @@ export class Reconciler {
       const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
       if (!found) continue;
       const log = this.opts.logger.child({ stack, component: "guard" });
-      const component = /-ingester-\d+$/.test(unit) ? "ingester" : unit.slice(stack.length + 1);
+      const { component } = componentOfUnit(stack, unit);
       const kind = component === "ingester" ? "DuplicateOrdinalTask" : "ExtraSingletonTask";
       for (const t of found.extras) {
         const drift: Drift = { kind, stack, unit, component, task: t.arn, keep: found.keep.arn, group: t.group, ...(t.startedBy ? { startedBy: t.startedBy } : {}) };

@@ -165,6 +165,28 @@ describe("3. no race on singletons", () => {
   });
 });
 
+describe("switching between microservices and monolithic", () => {
+  it.each([
+    ["microservices → monolithic", (t: string) => t, (t: string) => t.replace("mode: microservices", "mode: monolithic")],
+    ["monolithic → microservices", (t: string) => t.replace("mode: microservices", "mode: monolithic"), (t: string) => t],
+  ])("%s never runs two compactors on one store", async (_name, from, to) => {
+    const op = await operatorHarness();
+    await op.putSpec(from(example("demo")));
+    await converge(op, "demo");
+    await op.putSpec(to(example("demo")));
+    const compactors = () => Object.values(op.cp.ecs.state.tasks).filter((t) => t.lastStatus !== "STOPPED" && /^demo-(compactor|monolithic)$/.test(t.family)).length;
+    for (let i = 0; i < 40; i++) {
+      await checkedPass(op);
+      for (let t = 0; t < 4; t++) {
+        op.cp.step(1);
+        expect(compactors()).toBeLessThanOrEqual(1);
+      }
+    }
+    await converge(op, "demo");
+    expect(compactors()).toBe(1);
+  });
+});
+
 describe("4 and 5. ordinal scale-down of any size, leaving nothing behind", () => {
   const small = (ingesters: number, extra = "") => example("small").replace("replicationFactor: 2", `replicationFactor: 1${extra}`).replace("  template:\n", `  template:\n    ingester: { replicas: ${ingesters} }\n`);
 
