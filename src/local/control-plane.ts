@@ -284,6 +284,10 @@ export class LocalControlPlane {
       const fault = this.faults.check(service, action);
       if (fault) throw fault;
       const result = service === "ecs" ? this.ecs.handle(action, input) : service === "ssm" ? this.ssm.handle(action, input) : this.discovery.handle(action, input);
+      if (action === "ListTasks") {
+        const r = result as { taskArns: string[] };
+        r.taskArns = this.faults.thin(service, action, r.taskArns);
+      }
       this.count(service, action);
       this.recordWrite(service, action, input, true);
       send(200, result);

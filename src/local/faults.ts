@@ -28,10 +28,16 @@ export interface FaultSettings {
   latencyMs: number;
   /** Enforce ECS's documented per-account token buckets. */
   rateLimits: boolean;
+  /**
+   * Leave each item out of a list answer (ListTasks taskArns, …) with this
+   * probability: "The Amazon ECS API follows an eventual consistency model"
+   * (ECS API reference, RunTask), so a listing may miss what exists.
+   */
+  omit: Rates;
 }
 
 export function defaultFaults(): FaultSettings {
-  return { throttle: {}, serverError: {}, errors: [], latencyMs: 0, rateLimits: false };
+  return { throttle: {}, serverError: {}, errors: [], latencyMs: 0, rateLimits: false, omit: {} };
 }
 
 /**
@@ -96,6 +102,12 @@ export class Faults {
   reset(): void {
     this.settings = defaultFaults();
     this.buckets.clear();
+  }
+
+  /** A list answer with items left out, as an eventually consistent listing may. */
+  thin<T>(service: ServiceName, action: string, items: T[]): T[] {
+    const rate = rateFor(this.settings.omit, service, action);
+    return rate > 0 ? items.filter(() => this.random() >= rate) : items;
   }
 
   /** The error to answer this call with, if a fault or a rate limit applies. */

@@ -143,6 +143,25 @@ describe("2b. the guard needs nothing but ECS", () => {
   });
 });
 
+describe("an eventually consistent task listing", () => {
+  it("a ListTasks answer that misses running tasks neither reports them stopped nor hides them from the guard", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    await converge(op, "demo");
+    op.cp.faults.update({ omit: { "ecs.ListTasks": 1 } });
+    const missed = await checkedPass(op);
+    expect(missed.results[0]!.drifts).toEqual([]);
+    expect(missed.writes).toEqual([]);
+    op.cp.faults.update({ omit: {} });
+    const td = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-compactor" }))).taskDefinition!.taskDefinitionArn!;
+    const rogue = (await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: td, launchType: "FARGATE", networkConfiguration: network }))).tasks![0]!.taskArn!;
+    op.cp.step(2);
+    const r = await checkedPass(op);
+    expect(r.writes.filter((w) => w.action === "StopTask").map((w) => w.target)).toEqual([rogue]);
+    await converge(op, "demo");
+  });
+});
+
 describe("3. no race on singletons", () => {
   it("a compactor weakened to 100/200 just before its rollout still rolls stop-before-start: every UpdateService carries 0/100", async () => {
     const op = await operatorHarness();
