@@ -17,6 +17,7 @@ function threeIngesters(edit: (u: UnitAnalysis) => UnitAnalysis): StackAnalysis 
       desired,
       state: "present",
       creating: false,
+      updating: false,
       service: { serviceName: name, serviceArn: `arn:aws:ecs:us-east-1:123456789012:service/logging/${name}`, desiredCount: desired.unit.desiredCount },
       serviceDiffs: [],
       taskDefinitionCurrent: true,

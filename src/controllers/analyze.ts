@@ -52,6 +52,12 @@ export interface StackObservation {
   registryTags: Map<string, Tag[]>;
   /** Units the stack had before (its last inventory): a missing one was deleted, not yet to be created. */
   existed: ReadonlySet<string>;
+  /**
+   * The units as the generation the stack last converged at rendered them,
+   * when a newer generation is being rolled out: a unit whose desired state
+   * changed since is being updated, and its differences are the update, not drift.
+   */
+  baseline?: ReadonlyMap<string, DesiredUnit>;
 }
 
 export interface UnitAnalysis {
@@ -59,6 +65,8 @@ export interface UnitAnalysis {
   state: "missing" | "draining" | "foreign" | "present";
   /** Missing and never created: creation, not drift. */
   creating: boolean;
+  /** Its desired state changed with a newer generation: its differences are the rollout of that generation. */
+  updating: boolean;
   service?: Service;
   /** Canonical service differences, after what autoscaling owns is set aside. */
   serviceDiffs: FieldDiff[];
@@ -109,8 +117,40 @@ export interface StackAnalysis {
 
 const KEEP_ALONE_TD_PATH = `tags[key=${TAGS.specHash}].value`;
 
+/** Whether the newer generation changed what a drift is about: then the difference is its rollout, not drift. */
+function explainedByGeneration(d: Drift, before: DesiredUnit, after: DesiredUnit): boolean {
+  const service = (u: DesiredUnit) => canonicalJson(canonicalService(u.service));
+  switch (d.kind) {
+    case "DesiredCountChanged":
+      return before.unit.desiredCount !== after.unit.desiredCount || canonicalJson(before.unit.resources.autoscaling) !== canonicalJson(after.unit.resources.autoscaling);
+    case "TaskDefinitionChanged":
+      return desiredTaskDefinition(before).json !== desiredTaskDefinition(after).json;
+    case "ConfigChanged":
+      return before.lokiConfig !== after.lokiConfig;
+    case "DeploymentConfigurationWeakened":
+      return canonicalJson(before.service.deploymentConfiguration) !== canonicalJson(after.service.deploymentConfiguration);
+    case "ServiceSettingsChanged":
+    case "TagDrift":
+      return service(before) !== service(after);
+    default:
+      // Safety, deletions and collisions are never a generation's doing.
+      return false;
+  }
+}
+
+/** Whether a unit's desired state differs between two renders. */
+function desiredChanged(before: DesiredUnit, after: DesiredUnit): boolean {
+  return (
+    before.lokiConfig !== after.lokiConfig ||
+    desiredTaskDefinition(before).json !== desiredTaskDefinition(after).json ||
+    canonicalJson(canonicalService(before.service)) !== canonicalJson(canonicalService(after.service))
+  );
+}
+
 export function analyze(stack: string, units: readonly DesiredUnit[], observed: StackObservation): StackAnalysis {
   const drifts: Drift[] = [];
+  const baseline = observed.baseline;
+  const updating = new Set(units.filter((u) => baseline?.get(u.unit.name) && desiredChanged(baseline.get(u.unit.name)!, u)).map((u) => u.unit.name));
 
   const analyses = units.map((desired): UnitAnalysis => {
     const name = desired.unit.name;
@@ -150,6 +190,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const base = {
       desired,
       creating: false,
+      updating: updating.has(name),
       serviceDiffs: [],
       configCurrent,
       extraTasks: found?.extras ?? [],
@@ -232,7 +273,8 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const { component, ordinal } = componentOfUnit(stack, name);
     const tasks = observed.running.filter((t) => t.group === `service:${name}`).length;
     orphans.push({ name, component, ...(ordinal !== undefined ? { ordinal } : {}), service, tasks });
-    drifts.push({ stack, unit: name, component, kind: "OrphanedService", desiredCount: service.desiredCount ?? 0, ...(ordinal !== undefined ? { ordinal } : {}) });
+    // A unit the newer generation removed is part of its rollout; any other owned leftover is drift.
+    if (!baseline?.has(name)) drifts.push({ stack, unit: name, component, kind: "OrphanedService", desiredCount: service.desiredCount ?? 0, ...(ordinal !== undefined ? { ordinal } : {}) });
   }
 
   // What a removed unit leaves behind: its Cloud Map service and its config parameter.
@@ -253,5 +295,8 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     if (desiredParameters.has(parameter) || !isUnitOf(stack, unit)) continue;
     leftoverConfigs.push({ unit, component: componentOfUnit(stack, unit).component, parameter, serviceGone: gone(unit) });
   }
-  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, drifts };
+  // Differences a newer generation explains are its rollout: the unit is updating, not drifted.
+  const byName = new Map(units.map((u) => [u.unit.name, u]));
+  const drift = drifts.filter((d) => !(updating.has(d.unit) && explainedByGeneration(d, baseline!.get(d.unit)!, byName.get(d.unit)!)));
+  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, drifts: drift };
 }

@@ -98,7 +98,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   // 2. Config parameters, then Cloud Map services: DNS names for every unit, before any ECS service needs one.
   for (const u of units) {
     if (u.configCurrent || u.state === "foreign" || !u.configParameter) continue;
-    actions.push({ kind: "PutConfig", unit: u.desired.unit.name, component: u.desired.unit.component, parameter: u.configParameter, value: u.desired.lokiConfig, repairs: u.creating ? ["Create"] : ["ConfigChanged"] });
+    actions.push({ kind: "PutConfig", unit: u.desired.unit.name, component: u.desired.unit.component, parameter: u.configParameter, value: u.desired.lokiConfig, repairs: u.creating ? ["Create"] : u.updating ? ["Update"] : ["ConfigChanged"] });
   }
   for (const u of units) {
     if (u.registryArn || u.state === "foreign") continue;
@@ -195,7 +195,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   // 3. Task definitions the changing units need and ECS does not have yet.
   for (const [u, change] of changes) {
     const needsRegistration = (change === "create" || !u.taskDefinitionCurrent) && !u.matchingTaskDefinitionArn;
-    if (needsRegistration) actions.push({ kind: "RegisterTaskDefinition", unit: u.desired.unit.name, component: u.desired.unit.component, input: u.desired.taskDefinition, repairs: change === "create" ? (u.creating ? ["Create"] : ["MissingService"]) : ["TaskDefinitionChanged"] });
+    if (needsRegistration) actions.push({ kind: "RegisterTaskDefinition", unit: u.desired.unit.name, component: u.desired.unit.component, input: u.desired.taskDefinition, repairs: change === "create" ? (u.creating ? ["Create"] : ["MissingService"]) : u.updating ? ["Update"] : ["TaskDefinitionChanged"] });
   }
 
   // 4. Create and update services. A family without a revision means "the one registered above".
@@ -233,7 +233,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       component,
       input: input as unknown as UpdateServiceCommandInput,
       fields: [...fields].sort(),
-      repairs: [...new Set([...fields].map(purposeOf)), ...created(u)],
+      repairs: u.updating ? ["Update"] : [...new Set([...fields].map(purposeOf)), ...created(u)],
     });
   }
   const nonUpdatable = units.flatMap((u) => u.serviceDiffs.filter((d) => topField(d.path) !== "tags" && !UPDATABLE.has(topField(d.path))).map((d) => ({ u, d })));
@@ -251,9 +251,9 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
         continue;
       }
       const input = { cluster: ctx.cluster, service: o.name, desiredCount: 0, ...guardedDeployment(o.component) };
-      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs: ["OrphanedService"] });
+      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs: [analysis.drifts.some((d) => d.unit === o.name) ? "OrphanedService" : "Update"] });
     } else if (o.tasks === 0 && (o.service.runningCount ?? 0) === 0 && (o.service.pendingCount ?? 0) === 0) {
-      actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs: ["OrphanedService"] });
+      actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs: [analysis.drifts.some((d) => d.unit === o.name) ? "OrphanedService" : "Update"] });
     } else {
       defer(o.name, "waiting for its tasks to stop before deleting it");
     }

@@ -74,6 +74,8 @@ export interface StackResult {
   deferrals: Deferral[];
   /** Units created for the first time (not drift). */
   creating: string[];
+  /** Units being rolled to a newer generation (not drift). */
+  updating: string[];
   error?: string;
   outcome: Outcome;
   status?: StackStatus;
@@ -124,6 +126,8 @@ interface StackInput {
   cluster?: string;
   namespace?: string;
   units: DesiredUnit[];
+  /** The units of the generation the stack last converged at, when a newer one is being rolled out. */
+  baseline?: Map<string, DesiredUnit>;
 }
 
 /** The guard's own retries within one call: rounds, and the first backoff (doubling, jittered). */
@@ -148,6 +152,8 @@ export class Reconciler {
   private readonly stoppedByOperator = new Set<string>();
   private readonly lastValid = new Map<string, ValidationResult>();
   private readonly validated = new Map<string, ValidationResult>();
+  /** Renders of converged generations, by `<stack>:<generation>`. */
+  private readonly baselines = new Map<string, Map<string, DesiredUnit>>();
   /** By stack name: the last render, reused while the validated spec object is the same. */
   private readonly rendered = new Map<string, { stack: ResolvedStack; units: DesiredUnit[] }>();
   /** Per stack: the last stop event it reported, and the problem it last logged. */
@@ -379,6 +385,7 @@ export class Reconciler {
       const guarded = this.guarded.get(name) ?? { drifts: [], done: [] };
       this.guarded.delete(name);
       result.creating = analysis.units.filter((u) => u.creating).map((u) => u.desired.unit.name);
+      result.updating = analysis.units.filter((u) => u.updating && (!u.ready || !u.taskDefinitionCurrent || !u.configCurrent || u.serviceDiffs.length > 0)).map((u) => u.desired.unit.name);
       const decided = plan(analysis, { cluster: s.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true });
       for (const d of analysis.drifts) {
         this.opts.metrics?.drift(d.kind);
@@ -432,7 +439,7 @@ export class Reconciler {
           : spec!.drift.policy === "report"
             ? "report"
             : "repair";
-    return { name: s.name, ...(s.spec ? { generation: s.spec.version } : {}), mode, errors: s.errors, warnings: s.warnings, drifts: [], planned: [], done: [], deferrals: [], creating: [], outcome: { kind: "done" }, statusWritten: false };
+    return { name: s.name, ...(s.spec ? { generation: s.spec.version } : {}), mode, errors: s.errors, warnings: s.warnings, drifts: [], planned: [], done: [], deferrals: [], creating: [], updating: [], outcome: { kind: "done" }, statusWritten: false };
   }
 
   /** Executes planned actions when this reconcile may act; logs them as skipped otherwise. */
@@ -623,6 +630,7 @@ export class Reconciler {
       registries,
       registryTags,
       existed: new Set(s.previous?.inventory.services ?? []),
+      ...(s.baseline ? { baseline: s.baseline } : {}),
     };
   }
 
@@ -649,7 +657,7 @@ export class Reconciler {
     const result = this.validate(name, spec.value, now);
     if (result.ok) {
       const history = checkSchemaHistory(previous?.schemas ?? [], result.stack.schemas, now);
-      if (history.length === 0) return this.withStack(base, result.stack, spec.version, result.warnings);
+      if (history.length === 0) return this.withBaseline(this.withStack(base, result.stack, spec.version, result.warnings), now);
       base.errors = history;
     } else {
       base.errors = result.errors;
@@ -657,18 +665,40 @@ export class Reconciler {
     // Keep converging to the last valid generation.
     const applied = previous?.appliedGeneration;
     if (applied !== undefined && applied !== spec.version) {
-      const key = `${name}:${applied}`;
-      let old = this.lastValid.get(key);
-      if (!old) {
-        const text = (await this.opts.ssm.get(`${specParameter}:${applied}`))?.Value;
-        if (text !== undefined) {
-          old = this.validate(name, text, now);
-          this.lastValid.set(key, old);
-        }
-      }
-      if (old?.ok) return { ...this.withStack(base, old.stack, applied, old.warnings), errors: base.errors };
+      const old = await this.generation(name, applied, now);
+      if (old?.ok) return this.withBaseline({ ...this.withStack(base, old.stack, applied, old.warnings), errors: base.errors }, now);
     }
     return base;
+  }
+
+  /** A generation's spec, validated; cached, since a generation never changes. */
+  private async generation(name: string, version: number, now: Date): Promise<ValidationResult | undefined> {
+    const key = `${name}:${version}`;
+    let found = this.lastValid.get(key);
+    if (!found) {
+      const text = (await this.opts.ssm.get(`${this.opts.prefix}/${name}/spec:${version}`))?.Value;
+      if (text === undefined) return undefined;
+      found = this.validate(name, text, now);
+      this.lastValid.set(key, found);
+    }
+    return found;
+  }
+
+  /** The units of the generation the stack last converged at, when the one being applied is newer. */
+  private async withBaseline(s: StackInput, now: Date): Promise<StackInput> {
+    const converged = s.previous?.convergedGeneration;
+    if (converged === undefined || s.appliedGeneration === undefined || converged === s.appliedGeneration) return s;
+    // A generation SSM no longer keeps (100 versions) gives no baseline: differences then read as drift.
+    const key = `${s.name}:${converged}`;
+    let baseline = this.baselines.get(key);
+    if (!baseline) {
+      const old = await this.generation(s.name, converged, now).catch(() => undefined);
+      if (!old?.ok) return s;
+      baseline = new Map(desiredUnits(old.stack, { parameterPrefix: this.opts.prefix }).map((u) => [u.unit.name, u]));
+      if (this.baselines.size > 100) this.baselines.clear();
+      this.baselines.set(key, baseline);
+    }
+    return { ...s, baseline };
   }
 
   private validate(name: string, text: string, now: Date): ValidationResult {
@@ -722,6 +752,7 @@ export class Reconciler {
       errors: result.error ? [result.error] : [],
       ...(outcome.kind === "degraded" ? { degraded: { reason: outcome.reason, message: outcome.message } } : {}),
       creating: result.creating.length > 0,
+      updating: result.updating.length > 0,
       units: s.units.map((u) => {
         const service = observed?.services.get(u.unit.name);
         const range = u.unit.resources.autoscaling;

@@ -36,6 +36,8 @@ export interface StackStatus {
   observedGeneration: number;
   /** The generation being converged to: the newest valid one. */
   appliedGeneration?: number;
+  /** The generation the stack was last Ready at: what a newer generation's rollout is measured from. */
+  convergedGeneration?: number;
   cluster?: string;
   /** The Cloud Map namespace, so a deleted stack's discovery services can be found. */
   namespace?: string;
@@ -74,6 +76,8 @@ export interface StatusInput {
   degraded?: { reason: DegradedReason; message: string };
   /** Units are being created for the first time. */
   creating: boolean;
+  /** Units are being rolled to a newer generation. */
+  updating?: boolean;
   /** Desired count per unit (for an autoscaled one, the count within its range), the observed service (if any), and whether it is settled. */
   units: { name: string; component: string; desired: number; service?: Service; ready: boolean }[];
   owned: string[];
@@ -107,16 +111,24 @@ export function buildStatus(input: StatusInput): StackStatus {
   const kinds = (ds: Drift[]) => [...new Set(ds.map((d) => d.kind))].join(", ");
   const problem = input.degraded ?? (input.errors.length > 0 ? { reason: "ActionFailed", message: input.errors[0]! } : undefined);
   const raw = [
-    input.units.length > 0 && repairable.length === 0 && converged && !problem
+    input.units.length > 0 && repairable.length === 0 && converged && !input.updating && !problem
       ? when("Ready", true, "ReadyComponents", "all components are running the desired state")
       : when(
           "Ready",
           false,
-          input.creating ? "Creating" : repairable.length > 0 ? "DriftDetected" : converged ? "NotReady" : "PendingComponents",
-          input.creating ? "the stack is being created" : repairable.length > 0 ? `drift: ${kinds(repairable)}` : converged ? "not converged" : "some components are not running their desired count yet",
+          input.creating ? "Creating" : repairable.length > 0 ? "DriftDetected" : input.updating ? "Updating" : converged ? "NotReady" : "PendingComponents",
+          input.creating
+            ? "the stack is being created"
+            : repairable.length > 0
+              ? `drift: ${kinds(repairable)}`
+              : input.updating
+                ? `rolling out generation ${input.appliedGeneration ?? input.generation}`
+                : converged
+                  ? "not converged"
+                  : "some components are not running their desired count yet",
         ),
-    input.actionsTaken > 0 || input.deferrals.length > 0 || !converged
-      ? when("Progressing", true, input.creating ? "Creating" : input.actionsTaken > 0 ? "Repairing" : "Converging", input.actionsTaken > 0 ? `${input.actionsTaken} action(s) taken` : input.deferrals[0]?.reason ?? "tasks are starting")
+    input.actionsTaken > 0 || input.deferrals.length > 0 || !converged || input.updating
+      ? when("Progressing", true, input.creating ? "Creating" : input.updating ? "Updating" : input.actionsTaken > 0 ? "Repairing" : "Converging", input.actionsTaken > 0 ? `${input.actionsTaken} action(s) taken` : input.deferrals[0]?.reason ?? "tasks are starting")
       : when("Progressing", false, "Converged", "nothing to do"),
     problem
       ? when("Degraded", true, problem.reason, problem.message)
@@ -146,9 +158,12 @@ export function buildStatus(input: StatusInput): StackStatus {
         ? previousDrift
         : { generation: input.generation, count: input.drifts.length, kinds: driftKinds, at: input.now.toISOString() };
 
+  const isReady = conditions.some((c) => c.type === "Ready" && c.status === "True");
+  const convergedGeneration = isReady ? input.appliedGeneration : input.previous?.convergedGeneration;
   const status: StackStatus = {
     observedGeneration: input.generation,
     ...(input.appliedGeneration !== undefined ? { appliedGeneration: input.appliedGeneration } : {}),
+    ...(convergedGeneration !== undefined ? { convergedGeneration } : {}),
     ...(input.cluster ? { cluster: input.cluster } : {}),
     ...(input.namespace ? { namespace: input.namespace } : {}),
     ...(input.deletionPolicy ? { deletionPolicy: input.deletionPolicy } : {}),

@@ -49,8 +49,8 @@ export const DRIFT_KINDS: readonly DriftKind[] = [
   "NameCollision",
 ];
 
-/** Why an action is planned: a drift it repairs, or the creation or deletion of the stack's objects. */
-export type Purpose = DriftKind | "Create" | "Delete";
+/** Why an action is planned: a drift it repairs, or the creation, update (a newer generation) or deletion of the stack's objects. */
+export type Purpose = DriftKind | "Create" | "Update" | "Delete";
 
 interface ActionBase {
   unit: string;

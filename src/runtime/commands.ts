@@ -64,6 +64,7 @@ export function formatPlan(results: StackResult[]): string {
     if (r.outcome.kind === "degraded") lines.push(`  ✗ Degraded (${r.outcome.reason}): ${r.outcome.message}`);
     if (r.error) lines.push(`  ✗ ${r.error}`);
     if (r.creating.length > 0) lines.push(`  creating ${r.creating.length} unit(s): ${r.creating.join(", ")}`);
+    if (r.updating.length > 0) lines.push(`  updating ${r.updating.length} unit(s) to generation ${r.generation ?? "-"}: ${r.updating.join(", ")}`);
     const units = [...new Set([...r.drifts.map((d) => d.unit), ...r.planned.map((a) => a.unit)])];
     for (const unit of units) {
       lines.push(`  ${unit}`);
@@ -86,7 +87,7 @@ export async function planCommand(opts: AwsOptions & { name?: string; output?: "
   if (opts.output === "json") {
     print(
       `${JSON.stringify(
-        results.map((r) => ({ name: r.name, generation: r.generation ?? null, mode: r.mode, outcome: r.outcome, errors: r.errors, error: r.error ?? null, creating: r.creating, drifts: r.drifts.map((d) => ({ ...d, message: describeDrift(d) })), actions: r.planned.map((a) => ({ kind: a.kind, unit: a.unit, component: a.component, repairs: a.repairs, ...describeAction(a) })), deferrals: r.deferrals })),
+        results.map((r) => ({ name: r.name, generation: r.generation ?? null, mode: r.mode, outcome: r.outcome, errors: r.errors, error: r.error ?? null, creating: r.creating, updating: r.updating, drifts: r.drifts.map((d) => ({ ...d, message: describeDrift(d) })), actions: r.planned.map((a) => ({ kind: a.kind, unit: a.unit, component: a.component, repairs: a.repairs, ...describeAction(a) })), deferrals: r.deferrals })),
         null,
         2,
       )}\n`,

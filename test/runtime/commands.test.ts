@@ -28,13 +28,15 @@ describe("operator commands", () => {
 
     const plan = await cli("plan", ...endpoint);
     expect(plan.code).toBe(2);
-    expect(plan.stdout).toContain("drift DesiredCountChanged: desiredCount: 1 → 2");
+    // A spec change is an update, not drift.
+    expect(plan.stdout).toContain("updating 1 unit(s) to generation 2: demo-querier");
+    expect(plan.stdout).not.toMatch(/^\s+drift /m);
     expect(plan.stdout).toContain("~ UpdateService demo-querier (fields=desiredCount desiredCount=2)");
     // The service's spec-hash tag follows the change.
     expect(plan.stdout).toContain("~ TagResource demo-querier");
-    expect(plan.stdout).toMatch(/Plan: 2 action\(s\) for 1 drift\(s\) in 1 stack\(s\)\./);
+    expect(plan.stdout).toMatch(/Plan: 2 action\(s\) for 0 drift\(s\) in 1 stack\(s\)\./);
     const json = JSON.parse((await cli("plan", "demo", "-o", "json", ...endpoint)).stdout);
-    expect(json[0]).toMatchObject({ name: "demo", generation: 2, drifts: [{ kind: "DesiredCountChanged" }], actions: [{ kind: "UpdateService", unit: "demo-querier" }, { kind: "TagResource", unit: "demo-querier" }] });
+    expect(json[0]).toMatchObject({ name: "demo", generation: 2, drifts: [], updating: ["demo-querier"], actions: [{ kind: "UpdateService", unit: "demo-querier" }, { kind: "TagResource", unit: "demo-querier" }] });
     expect(op.cp.ecs.state.services["logging/demo-querier"]!.desiredCount).toBe(1);
 
     expect((await cli("apply", "--once", ...endpoint)).code).toBe(0);

@@ -367,6 +367,29 @@ describe("the Cloud Map view", () => {
   });
 });
 
+describe("8b. a spec edit is an update, not drift", () => {
+  it("a new image rolls out as Updating with no drift reported, while a hand-scaled querier during it is still drift", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("small"));
+    await converge(op, "prod-logs", 80);
+    await op.putSpec(example("small").replace("grafana/loki:3.5.0", "grafana/loki:3.5.1"));
+    const first = await checkedPass(op);
+    expect(first.results[0]!.drifts).toEqual([]);
+    expect(first.results[0]!.updating).toEqual(expect.arrayContaining(["prod-logs-querier", "prod-logs-ingester-2"]));
+    expect(first.results[0]!.done.every((a) => a.repairs.includes("Update"))).toBe(true);
+    expect(condition(await status(op, "prod-logs"), "Progressing")).toMatchObject({ status: "True", reason: "Updating" });
+
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "prod-logs-querier", desiredCount: 12 }));
+    const during = await checkedPass(op);
+    expect(during.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "DesiredCountChanged", unit: "prod-logs-querier", from: 12, to: 8 })]);
+
+    await converge(op, "prod-logs", 80);
+    expect(op.logs.filter((l) => l.event === "drift").map((l) => l.drift)).toEqual(["DesiredCountChanged"]);
+    const s = await status(op, "prod-logs");
+    expect(s).toMatchObject({ appliedGeneration: 2, convergedGeneration: 2, lastDrift: { count: 1, kinds: { DesiredCountChanged: 1 } } });
+  });
+});
+
 describe("9. drift names each changed field, never a hidden value", () => {
   it("an environment variable changed out of band shows its name; the values reach neither the result nor the log", async () => {
     const op = await operatorHarness();
