@@ -115,7 +115,7 @@ export interface StackAnalysis {
   drifts: Drift[];
 }
 
-const KEEP_ALONE_TD_PATH = `tags[key=${TAGS.specHash}].value`;
+const SPEC_HASH_PATH = `tags[key=${TAGS.specHash}].value`;
 
 /** Whether the newer generation changed what a drift is about: then the difference is its rollout, not drift. */
 function explainedByGeneration(d: Drift, before: DesiredUnit, after: DesiredUnit): boolean {
@@ -219,8 +219,8 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     );
     // The spec-hash tag follows the object: when something else changed too, its
     // update is part of that repair, not a drift of its own.
-    const onlyHash = serviceDiffs.every((d) => d.path === KEEP_ALONE_TD_PATH);
-    const shown = serviceDiffs.filter((d) => onlyHash || d.path !== KEEP_ALONE_TD_PATH);
+    const onlyHash = serviceDiffs.every((d) => d.path === SPEC_HASH_PATH);
+    const shown = serviceDiffs.filter((d) => onlyHash || d.path !== SPEC_HASH_PATH);
     const count = shown.find((d) => d.path === "desiredCount");
     if (count) {
       const from = Number(count.observed);
@@ -242,7 +242,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const taskDefinitionCurrent = currentTd !== undefined && tdDiffs.length === 0;
     if (!taskDefinitionCurrent) {
       const revision = service.taskDefinition?.slice(service.taskDefinition.lastIndexOf("/") + 1) ?? "(none)";
-      const contentChanges = tdDiffs.filter((d) => d.path !== KEEP_ALONE_TD_PATH);
+      const contentChanges = tdDiffs.filter((d) => d.path !== SPEC_HASH_PATH);
       const changes = !sameFamily
         ? [{ path: "taskDefinition", from: revision, to: `${name}:<revision with the desired content>` }]
         : currentTd
