@@ -796,8 +796,8 @@ function degradedReasonOf(e: AwsCallError): DegradedReason | undefined {
   return undefined;
 }
 
-/** Structured fields of a drift for its log line (field changes, never hidden values). */
+/** Structured fields of a drift for its log line (field changes, never hidden values); the line's text describes it. */
 function driftFields(d: Drift): Record<string, unknown> {
   const { kind: _kind, stack: _stack, unit: _unit, component: _component, ...rest } = d;
-  return { ...rest, message: describeDrift(d) };
+  return rest;
 }
