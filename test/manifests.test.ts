@@ -20,7 +20,7 @@ describe("operator CloudFormation template", () => {
 
   it("grants every action the operator calls, and no wildcard actions", () => {
     const granted = statements.flatMap((s) => [s.Action].flat());
-    for (const a of ["ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:StopTask", "ecs:TagResource", "ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "iam:PassRole", "servicediscovery:ListNamespaces", "servicediscovery:ListServices", "servicediscovery:CreateService", "servicediscovery:DeleteService", "servicediscovery:ListTagsForResource", "ssm:DescribeParameters", "ecs:ListTaskDefinitions"]) {
+    for (const a of ["ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:StopTask", "ecs:TagResource", "ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "iam:PassRole", "servicediscovery:ListNamespaces", "servicediscovery:ListServices", "servicediscovery:CreateService", "servicediscovery:DeleteService", "servicediscovery:ListTagsForResource", "ssm:DescribeParameters", "ecs:ListTaskDefinitions"]) {
       expect(granted).toContain(a);
     }
     expect(granted.some((a) => a.endsWith("*"))).toBe(false);

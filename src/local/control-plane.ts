@@ -10,7 +10,7 @@ import { EcsService } from "./ecs/ecs.ts";
 import { emptyEcsState, type EcsState, type TaskState } from "./ecs/model.ts";
 import { DEFAULT_TIMING, Scheduler, type SchedulerTiming } from "./ecs/scheduler.ts";
 import { AwsError } from "./errors.ts";
-import { Faults, type FaultSettings, type ServiceName } from "./faults.ts";
+import { accessDenied, Faults, type FaultSettings, type ServiceName } from "./faults.ts";
 import { seededRandom } from "./random.ts";
 import { s3Action, s3ErrorXml, S3Service, type S3State } from "./s3.ts";
 import { DiscoveryService, type DiscoveryState } from "./servicediscovery.ts";
@@ -315,7 +315,14 @@ export class LocalControlPlane {
     try {
       const fault = this.faults.check("s3", action);
       if (fault) throw fault;
-      const out = this.s3.handle(request);
+      let out: ReturnType<typeof this.s3.handle>;
+      try {
+        out = this.s3.handle(request);
+      } catch (e) {
+        // Without s3:ListBucket, S3 does not say whether a key exists: 403, not 404.
+        if (e instanceof AwsError && e.code === "NoSuchKey" && this.faults.settings.deny.includes("s3:ListBucket")) throw accessDenied("s3", action);
+        throw e;
+      }
       this.count("s3", action);
       res.writeHead(out.status, { "x-amz-request-id": requestId, ...out.headers });
       res.end(request.method === "HEAD" ? undefined : out.body);

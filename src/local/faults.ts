@@ -34,10 +34,17 @@ export interface FaultSettings {
    * (ECS API reference, RunTask), so a listing may miss what exists.
    */
   omit: Rates;
+  /**
+   * IAM actions the caller is not allowed (`s3:ListBucket`, `ecs:StopTask`, …):
+   * their calls answer AccessDenied. Without `s3:ListBucket`, a read of a key
+   * that does not exist answers 403 AccessDenied instead of 404 NoSuchKey
+   * (S3 API reference, GetObject and HeadObject, "Permissions").
+   */
+  deny: string[];
 }
 
 export function defaultFaults(): FaultSettings {
-  return { throttle: {}, serverError: {}, errors: [], latencyMs: 0, rateLimits: false, omit: {} };
+  return { throttle: {}, serverError: {}, errors: [], latencyMs: 0, rateLimits: false, omit: {}, deny: [] };
 }
 
 /**
@@ -113,6 +120,7 @@ export class Faults {
   /** The error to answer this call with, if a fault or a rate limit applies. */
   check(service: ServiceName, action: string): AwsError | undefined {
     const s = this.settings;
+    if (s.deny.includes(`${service}:${action}`)) return accessDenied(service, action);
     if (this.random() < rateFor(s.throttle, service, action)) return throttling(service);
     if (this.random() < rateFor(s.serverError, service, action)) return serverError(service);
     for (const e of s.errors) {
@@ -130,6 +138,12 @@ export class Faults {
     }
     return undefined;
   }
+}
+
+/** The answer to a call the caller's policy does not allow. */
+export function accessDenied(service: ServiceName, action: string): AwsError {
+  if (service === "s3") return new AwsError("AccessDenied", "Access Denied", 403);
+  return new AwsError("AccessDeniedException", `User: arn:aws:sts::123456789012:assumed-role/local/operator is not authorized to perform: ${service}:${action} because no identity-based policy allows the ${service}:${action} action`, 400);
 }
 
 function throttling(service: ServiceName): AwsError {

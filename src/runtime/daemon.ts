@@ -35,12 +35,16 @@ export interface DaemonOptions {
 }
 
 export const DEFAULT_RESYNC = "*/30 * * * * *";
+/** /healthz fails when no resync began for this many periods. */
+const STALL_PERIODS = 3;
 /** The guard's short path: first retry after this, doubling up to GUARD_RETRY_MAX_MS. */
 const GUARD_RETRY_MS = 500;
 const GUARD_RETRY_MAX_MS = 4_000;
 
 /** The longest gap between two runs of a cron schedule, in seconds (its resync period). */
 export function resyncSeconds(expression: string): number {
+  // An invalid expression is refused by start(), with its own message.
+  if (!cron.validate(expression)) return 30;
   const task = cron.createTask(expression, () => undefined);
   const runs = task.getNextRuns(8).map((d) => d.getTime());
   void task.destroy();
@@ -60,8 +64,12 @@ export class Daemon {
   private resyncAgain = false;
   private lastResyncOk = false;
   private resyncs = 0;
+  /** Monotonic time the loop last ran (a resync began), for /healthz. */
+  private lastTick = performance.now();
+  private readonly resyncPeriodMs: number;
 
   constructor(private readonly opts: DaemonOptions) {
+    this.resyncPeriodMs = resyncSeconds(opts.resync ?? DEFAULT_RESYNC) * 1000;
     this.queue = new WorkQueue((key, since) => this.reconcile(key, since), {
       concurrency: opts.concurrency ?? 4,
       ...(opts.maxBackoffMs ? { maxBackoffMs: opts.maxBackoffMs } : {}),
@@ -83,10 +91,12 @@ export class Daemon {
     if (lease) {
       await lease.tick();
       this.opts.metrics.leader.set(lease.isLeader() ? 1 : 0);
+      this.opts.metrics.leaseOk.set(lease.problem ? 0 : 1);
       this.every(lease.renewMs, async () => {
         const wasLeader = lease.isLeader();
         const leader = await lease.tick();
         this.opts.metrics.leader.set(leader ? 1 : 0);
+        this.opts.metrics.leaseOk.set(lease.problem ? 0 : 1);
         if (leader && !wasLeader) this.resync();
       });
     } else {
@@ -110,6 +120,7 @@ export class Daemon {
   /** Asks for a resync; one runs at a time, and a request during one runs another after it. */
   resync(): void {
     if (this.stopping) return;
+    this.lastTick = performance.now();
     if (this.resyncing) {
       this.resyncAgain = true;
       return;
@@ -202,11 +213,13 @@ export class Daemon {
     this.server = createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/healthz") {
-        res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+        // Alive while the loop runs: a resync began within the last three periods.
+        const stalled = performance.now() - this.lastTick > STALL_PERIODS * this.resyncPeriodMs;
+        res.writeHead(stalled ? 503 : 200, { "content-type": "text/plain" }).end(stalled ? "the reconcile loop has not run for three resync periods\n" : "ok\n");
       } else if (path === "/readyz") {
-        // Ready when the operator can read its specs: one stack's problem is that stack's status, not the operator's health.
-        const ready = !this.stopping && this.lastResyncOk;
-        res.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready\n");
+        // Ready when the operator can read its specs and its lease: one stack's problem is that stack's status, not the operator's health.
+        const problem = this.stopping ? "shutting down" : this.opts.lease?.problem ?? (this.lastResyncOk ? undefined : "cannot read the specs");
+        res.writeHead(problem ? 503 : 200, { "content-type": "text/plain" }).end(problem ? `not ready: ${problem}\n` : "ready\n");
       } else if (path === "/metrics") {
         this.opts.metrics.registry.metrics().then(
           (text) => res.writeHead(200, { "content-type": this.opts.metrics.registry.contentType }).end(text),

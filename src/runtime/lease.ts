@@ -4,6 +4,7 @@
 // monotonic clock since it last saw the ETag change, never by comparing wall
 // clocks; a leader stops acting a margin before any follower could take over.
 import type { Logger } from "pino";
+import { AwsCallError } from "../aws/errors.ts";
 import type { S3Gateway } from "../aws/s3-gateway.ts";
 
 export interface LeaseOptions {
@@ -34,6 +35,7 @@ export class LeaderLease {
   private leaderUntil = 0;
   private seen?: { etag: string; since: number; holder: string };
   private wasLeader?: boolean;
+  private failure?: string;
 
   constructor(private readonly opts: LeaseOptions) {
     this.leaseMs = opts.leaseMs ?? 15_000;
@@ -48,6 +50,11 @@ export class LeaderLease {
 
   isLeader(): boolean {
     return this.etag !== undefined && this.now() < this.leaderUntil;
+  }
+
+  /** Why the last election step failed (a missing permission, unreachable S3), or undefined. */
+  get problem(): string | undefined {
+    return this.failure;
   }
 
   private body(): string {
@@ -95,9 +102,12 @@ export class LeaderLease {
           }
         }
       }
+      this.failure = undefined;
     } catch (e) {
-      // Unreachable S3: a leader keeps acting only until its lease runs out.
-      this.opts.logger?.warn({ event: "lease", result: "error", error: e instanceof Error ? e.message : String(e) }, "lease check failed");
+      // Unreachable or forbidden S3: a leader keeps acting only until its lease runs out.
+      const problem = this.describe(e);
+      if (problem !== this.failure) this.opts.logger?.error({ event: "lease", result: "error", error: problem }, "lease check failed");
+      this.failure = problem;
     }
     const leader = this.isLeader();
     if (leader !== this.wasLeader) {
@@ -106,6 +116,17 @@ export class LeaderLease {
       this.opts.onChange?.(leader);
     }
     return leader;
+  }
+
+  /** What a failed step means for a person: for AccessDenied, the permission the task role lacks. */
+  private describe(e: unknown): string {
+    const { bucket, key } = this.opts;
+    if (!(e instanceof AwsCallError && (e.status === 403 || e.code === "AccessDenied"))) return e instanceof Error ? e.message : String(e);
+    if (e.action === "GetObject") {
+      return `reading s3://${bucket}/${key} was denied: the task role needs s3:ListBucket on arn:aws:s3:::${bucket} (without it S3 answers 403, not 404, for a lease that does not exist yet) and s3:GetObject on the key`;
+    }
+    if (e.action === "PutObject") return `writing s3://${bucket}/${key} was denied: the task role needs s3:PutObject on arn:aws:s3:::${bucket}/${key}`;
+    return `${e.action} on s3://${bucket}/${key} was denied: the task role needs s3:${e.action} on it`;
   }
 
   /** Gives the lease up (on shutdown), so a follower can take over at once. */

@@ -16,6 +16,7 @@ export class OperatorMetrics implements ReconcileMetrics {
   private readonly drifts = new Counter({ name: "lokistack_drifts_total", help: "Drifts found, by kind.", labelNames: ["kind"], registers: [this.registry] });
   private readonly actions = new Counter({ name: "lokistack_actions_total", help: "Actions taken, by kind and result.", labelNames: ["kind", "result"], registers: [this.registry] });
   readonly leader = new Gauge({ name: "lokistack_leader", help: "1 while this replica holds the lease.", registers: [this.registry] });
+  readonly leaseOk = new Gauge({ name: "lokistack_lease_ok", help: "0 while this replica cannot read or write its lease (see the lease log line for the missing permission).", registers: [this.registry] });
   readonly passes = new Counter({ name: "lokistack_passes_total", help: "Resyncs run (a fresh observation of every stack, then each stack reconciled).", registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: "lokistack_workqueue_depth", help: "Stacks waiting in the work queue.", registers: [this.registry] });
   readonly guardStops = new Counter({ name: "lokistack_guard_stops_total", help: "Extra singleton or ordinal tasks stopped by the safety guard.", registers: [this.registry] });

@@ -66,6 +66,32 @@ describe("daemon in process", () => {
   });
 });
 
+describe("daemon whose task role lacks s3:ListBucket on the lease bucket", () => {
+  it("stays not ready, acts on nothing and names the permission; once granted, it leads", async () => {
+    const h = await seeded();
+    const seededWrites = h.cp.writes().length;
+    h.cp.faults.update({ deny: ["s3:ListBucket"] });
+    const logs: LogLine[] = [];
+    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const op = createOperator({ endpoint: h.cp.endpoint, lease: "s3://lokistack-operator/leader", leaseMs: 1500, resync: "* * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    await op.daemon.start();
+    const base = `http://127.0.0.1:${op.daemon.port}`;
+    await until(async () => (await fetch(`${base}/readyz`)).status === 503);
+    await new Promise((r) => setTimeout(r, 1500));
+    const readyz = await fetch(`${base}/readyz`);
+    expect(readyz.status).toBe(503);
+    expect(await readyz.text()).toContain("needs s3:ListBucket");
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain("lokistack_lease_ok 0");
+    expect(logs.filter((l) => l.event === "lease" && l.result === "error" && String(l.error).includes("s3:ListBucket"))).toHaveLength(1);
+    expect(h.cp.writes().slice(seededWrites).filter((w) => w.service !== "s3")).toEqual([]);
+    h.cp.faults.update({ deny: [] });
+    await until(async () => (await fetch(`${base}/readyz`)).status === 200);
+    await until(() => ready(h));
+    await op.daemon.stop();
+  });
+});
+
 describe("daemon with a broken stack beside a healthy one", () => {
   it("stays ready, counts the broken stack's reconciles as errors, and keeps repairing the healthy one", async () => {
     const h = await seeded();

@@ -14,6 +14,27 @@ async function pair() {
   return { h, a: make("a"), b: make("b"), advance: (ms: number) => (now += ms) };
 }
 
+describe("S3 lease permissions", () => {
+  it("without s3:ListBucket a missing lease reads as 403: no replica leads, and the missing permission is named", async () => {
+    const { h, a, b } = await pair();
+    h.cp.faults.update({ deny: ["s3:ListBucket"] });
+    expect(await a.tick()).toBe(false);
+    expect(await b.tick()).toBe(false);
+    expect(a.problem).toContain("needs s3:ListBucket on arn:aws:s3:::ops");
+    h.cp.faults.update({ deny: [] });
+    expect(await a.tick()).toBe(true);
+    expect(a.problem).toBeUndefined();
+    expect(await b.tick()).toBe(false);
+  });
+
+  it("a denied write names s3:PutObject", async () => {
+    const { h, a } = await pair();
+    h.cp.faults.update({ deny: ["s3:PutObject"] });
+    expect(await a.tick()).toBe(false);
+    expect(a.problem).toContain("needs s3:PutObject on arn:aws:s3:::ops/lease");
+  });
+});
+
 describe("S3 lease", () => {
   it("only one replica leads; the other takes over after a full lease period of silence", async () => {
     const { a, b, advance } = await pair();
