@@ -1,0 +1,71 @@
+// The IAM evaluator the permission tests rely on, checked against IAM's
+// documented evaluation rules, and the operator template's policy read through it.
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { describe, expect, it } from "vitest";
+import { evaluate, resolvePolicy, wildcard, type Statement } from "./helpers/iam.ts";
+
+describe("the IAM evaluator", () => {
+  const owned = { StringEquals: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } };
+  const statements: Statement[] = [
+    { Sid: "Read", Effect: "Allow", Action: ["ecs:Describe*", "ecs:ListTasks"], Resource: "*" },
+    { Sid: "Change", Effect: "Allow", Action: "ecs:UpdateService", Resource: "arn:aws:ecs:us-east-1:123456789012:service/*", Condition: owned },
+    { Sid: "Stop", Effect: "Allow", Action: "ecs:StopTask", Resource: "*", Condition: { ArnLike: { "ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/logging" } } },
+    { Sid: "NoProd", Effect: "Deny", Action: "ecs:*", Resource: "arn:aws:ecs:*:*:service/prod/*" },
+  ];
+
+  it("matches actions case-insensitively with wildcards, and resources exactly with wildcards", () => {
+    expect(wildcard("ecs:Describe*", "ECS:describeservices", true)).toBe(true);
+    expect(wildcard("arn:aws:s3:::b/lease", "arn:aws:s3:::b/lease2")).toBe(false);
+    expect(evaluate(statements, { action: "ecs:DescribeServices", resource: "*" })).toEqual({ allowed: true, allowedBy: ["Read"] });
+    expect(evaluate(statements, { action: "ecs:DeleteService", resource: "*" }).allowed).toBe(false);
+  });
+
+  it("a condition on a key the request lacks fails; every condition must hold", () => {
+    const arn = "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier";
+    expect(evaluate(statements, { action: "ecs:UpdateService", resource: arn }).allowed).toBe(false);
+    expect(evaluate(statements, { action: "ecs:UpdateService", resource: arn, context: { "aws:ResourceTag/lokistack.io/managed-by": "someone" } }).allowed).toBe(false);
+    expect(evaluate(statements, { action: "ecs:UpdateService", resource: arn, context: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } }).allowedBy).toEqual(["Change"]);
+    expect(evaluate(statements, { action: "ecs:StopTask", resource: "arn:aws:ecs:us-east-1:123456789012:task/other/1", context: { "ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/other" } }).allowed).toBe(false);
+  });
+
+  it("an explicit Deny wins over any Allow", () => {
+    const d = evaluate(statements, { action: "ecs:DescribeServices", resource: "arn:aws:ecs:us-east-1:123456789012:service/prod/x" });
+    expect(d).toMatchObject({ allowed: false, deniedBy: "NoProd" });
+  });
+
+  it("IfExists holds when the key is absent; Null tests presence", () => {
+    const s: Statement[] = [
+      { Sid: "A", Effect: "Allow", Action: "ssm:PutParameter", Resource: "*", Condition: { StringEqualsIfExists: { "ssm:Overwrite": "true" } } },
+      { Sid: "B", Effect: "Allow", Action: "ecs:TagResource", Resource: "*", Condition: { Null: { "ecs:CreateAction": "false" } } },
+    ];
+    expect(evaluate(s, { action: "ssm:PutParameter", resource: "x" }).allowed).toBe(true);
+    expect(evaluate(s, { action: "ssm:PutParameter", resource: "x", context: { "ssm:Overwrite": "false" } }).allowed).toBe(false);
+    expect(evaluate(s, { action: "ecs:TagResource", resource: "x" }).allowed).toBe(false);
+    expect(evaluate(s, { action: "ecs:TagResource", resource: "x", context: { "ecs:CreateAction": "CreateService" } }).allowed).toBe(true);
+  });
+});
+
+describe("the operator template's task-role policy, read through the evaluator", () => {
+  const template = parse(readFileSync(new URL("../manifests/operator/cloudformation.yaml", import.meta.url), "utf8"));
+  const policy = resolvePolicy(template.Resources.TaskRole.Properties.Policies[0].PolicyDocument.Statement, {
+    "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    Prefix: "/lokistack",
+    LeaseBucket: "lokistack-operator-lease",
+    StackRoleArns: ["arn:aws:iam::123456789012:role/lokistack-execution", "arn:aws:iam::123456789012:role/lokistack-task"],
+  }) as Statement[];
+
+  it("changes a service only when it carries the ownership tag", () => {
+    const arn = "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier";
+    expect(evaluate(policy, { action: "ecs:UpdateService", resource: arn, context: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } }).allowed).toBe(true);
+    expect(evaluate(policy, { action: "ecs:UpdateService", resource: arn, context: {} }).allowed).toBe(false);
+    expect(evaluate(policy, { action: "ecs:DeleteService", resource: arn, context: { "aws:ResourceTag/lokistack.io/managed-by": "someone-else" } }).allowed).toBe(false);
+  });
+
+  it("reads a missing lease as 404: s3:ListBucket on the lease bucket", () => {
+    expect(evaluate(policy, { action: "s3:ListBucket", resource: "arn:aws:s3:::lokistack-operator-lease" }).allowed).toBe(true);
+    expect(evaluate(policy, { action: "s3:ListBucket", resource: "arn:aws:s3:::someone-elses-bucket" }).allowed).toBe(false);
+  });
+});
