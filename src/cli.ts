@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { stringify } from "yaml";
+import { localEndpointMessage, RegionError, resolveRegion } from "./aws/clients.ts";
 import { runLocal, SeedError } from "./local/run.ts";
 import { formatIssue, type Issue } from "./resources/issues.ts";
 import { DEFAULT_PREFIX, render } from "./resources/render.ts";
@@ -49,8 +50,19 @@ function untilSignal(): Promise<string> {
 function withAwsOptions(cmd: Command): Command {
   return cmd
     .option("--endpoint <url>", "AWS-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
-    .option("--region <region>", "AWS region (default: $AWS_REGION)")
+    .option("--region <region>", "AWS region (default: the SDK's chain: $AWS_REGION, the profile's region ($AWS_PROFILE), instance metadata)")
     .option("--prefix <prefix>", "SSM prefix of the LokiStack parameters", DEFAULT_PREFIX);
+}
+
+/**
+ * The region once, up front, from --region or the SDK's default chain, so a
+ * missing one is a clear error before anything runs (RegionError, caught in
+ * runCli), and a local endpoint's fallback region is said out loud.
+ */
+async function withRegion<T extends AwsOptions>(opts: T, io: CliIo): Promise<T> {
+  const { region, source } = await resolveRegion(opts);
+  if (source === "local-default") io.stderr(`${localEndpointMessage(region)}\n`);
+  return { ...opts, region };
 }
 
 const int = (v: string) => {
@@ -113,7 +125,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .option("--host <address>", "address the health server listens on", "0.0.0.0")
     .option("--watch-interval <ms>", "how often spec versions are checked between resyncs", int, 5_000)
     .action(async (opts: AwsOptions & { resync: string; lease?: string | false; leaseDuration: number; port: number; watchInterval: number }) => {
-      const { lease, leaseDuration, watchInterval, ...rest } = opts;
+      const { lease, leaseDuration, watchInterval, ...rest } = await withRegion(opts, io);
       const operator = createOperator({
         ...rest,
         ...(typeof lease === "string" ? { lease, leaseMs: leaseDuration } : {}),
@@ -131,7 +143,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .argument("[name]", "only this stack")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (name: string | undefined, opts: AwsOptions & { output: "text" | "json" }) => {
-      exitCode = await planCommand({ ...opts, ...(name ? { name } : {}) }, io.stdout);
+      exitCode = await planCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) }, io.stdout);
     });
 
   withAwsOptions(program.command("apply"))
@@ -139,14 +151,14 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .requiredOption("--once", "one pass, then exit (the daemon is `lokistack run`)")
     .argument("[name]", "only this stack")
     .action(async (name: string | undefined, opts: AwsOptions) => {
-      exitCode = await applyOnceCommand({ ...opts, ...(name ? { name } : {}) });
+      exitCode = await applyOnceCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) });
     });
 
   withAwsOptions(program.command("status"))
     .description("Conditions and counts of every stack (or one), from their status parameters.")
     .argument("[name]", "only this stack, with its conditions")
     .action(async (name: string | undefined, opts: AwsOptions) => {
-      exitCode = await statusCommand({ ...opts, ...(name ? { name } : {}) }, io.stdout);
+      exitCode = await statusCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) }, io.stdout);
     });
 
   const spec = program.command("spec").description("Manage LokiStack specs in SSM.");
@@ -155,7 +167,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .requiredOption("-f, --file <file>", "spec file (YAML or JSON)")
     .option("--secure", "store it as a SecureString")
     .action(async (opts: AwsOptions & { file: string; secure?: boolean }) => {
-      exitCode = await specPutCommand(opts, io.stdout);
+      exitCode = await specPutCommand(await withRegion(opts, io), io.stdout);
     });
 
   program
@@ -209,6 +221,10 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    if (e instanceof RegionError) {
+      io.stderr(`lokistack: ${e.message}\n`);
+      return 1;
+    }
     throw e;
   }
   return exitCode;

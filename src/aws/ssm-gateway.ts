@@ -15,7 +15,6 @@ import {
 } from "@aws-sdk/client-ssm";
 import { awsCall, AwsCallError } from "./errors.ts";
 
-const STANDARD_TIER_BYTES = 4096;
 /** ParameterStringFilter.Values holds at most 50 items (SSM API reference). */
 const DESCRIBE_NAMES_PER_FILTER = 50;
 
@@ -90,9 +89,16 @@ export class SsmGateway {
     return found;
   }
 
-  /** Writes a value, overwriting; a value over 4 KB goes to the advanced tier. Retries TooManyUpdates. */
+  /**
+   * Writes a value, overwriting. Retries TooManyUpdates. Always Intelligent-Tiering:
+   * SSM then keeps a value that fits (4 KB) in the free standard tier and moves a
+   * larger one to the advanced tier (8 KB). A parameter once advanced stays
+   * advanced, and SSM refuses an explicit `Tier: Standard` on it
+   * (ValidationException), so naming Standard would fail every smaller write after
+   * one large value; Intelligent-Tiering never asks for a downgrade.
+   */
   async put(name: string, value: string, type: ParameterType = "String"): Promise<number> {
-    const tier = Buffer.byteLength(value) > STANDARD_TIER_BYTES ? "Advanced" : "Standard";
+    const tier = "Intelligent-Tiering";
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await awsCall("ssm", "PutParameter", () =>

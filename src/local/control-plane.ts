@@ -76,6 +76,20 @@ export interface CallCounts {
   total: number;
 }
 
+/**
+ * The credential scope a request was signed with, `<access key>/<region>/<service>`
+ * (the date dropped): from the SigV4 `Authorization` header,
+ * `AWS4-HMAC-SHA256 Credential=<key>/<yyyymmdd>/<region>/<service>/aws4_request, …`,
+ * or a presigned URL's `X-Amz-Credential`. "unsigned" when neither is there.
+ */
+function signingScope(req: IncomingMessage, url: URL): string {
+  const header = req.headers.authorization;
+  const credential = (typeof header === "string" ? /Credential=([^,\s]+)/.exec(header)?.[1] : undefined) ?? url.searchParams.get("X-Amz-Credential") ?? undefined;
+  const parts = credential?.split("/");
+  if (!parts || parts.length !== 5 || parts[4] !== "aws4_request") return "unsigned";
+  return `${parts[0]}/${parts[2]}/${parts[3]}`;
+}
+
 const STOP_REASONS: Record<string, string> = {
   SpotInterruption: "Your Spot Task was interrupted.",
   EssentialContainerExited: "Essential container in task exited",
@@ -116,6 +130,7 @@ export class LocalControlPlane {
   private paused: boolean;
   private counts: CallCounts = { calls: {}, errors: {}, total: 0 };
   private writeLog: WriteRecord[] = [];
+  private scopeCounts: Record<string, number> = {};
   private readonly tickMs: number;
   private readonly statePath?: string;
 
@@ -218,6 +233,15 @@ export class LocalControlPlane {
   resetCalls(): void {
     this.counts = { calls: {}, errors: {}, total: 0 };
     this.writeLog = [];
+    this.scopeCounts = {};
+  }
+
+  /**
+   * Requests (admin routes aside) since the last reset by the credential scope they were
+   * signed with, `<access key>/<region>/<service>`: which region and identity a client really used.
+   */
+  signingScopes(): Record<string, number> {
+    return { ...this.scopeCounts };
   }
 
   /** Every ECS and SSM write request since the last reset, in order. */
@@ -255,6 +279,8 @@ export class LocalControlPlane {
     const url = new URL(req.url ?? "/", "http://local");
     const body = await readBody(req);
     if (url.pathname.startsWith("/_local/")) return this.admin(req.method ?? "GET", url, body, res);
+    const scope = signingScope(req, url);
+    this.scopeCounts[scope] = (this.scopeCounts[scope] ?? 0) + 1;
     const target = req.headers["x-amz-target"];
     if (req.method === "POST" && url.pathname === "/" && typeof target === "string") return this.json(target, body, res);
     return this.s3Request(req, url, body, res);
@@ -353,6 +379,8 @@ export class LocalControlPlane {
           return reply(200, { ok: true, endpoint: this.endpoint, region: this.region, paused: this.paused });
         case "GET /_local/calls":
           return reply(200, this.calls());
+        case "GET /_local/signing-scopes":
+          return reply(200, this.signingScopes());
         case "POST /_local/calls/reset":
           this.resetCalls();
           return reply(200, this.calls());

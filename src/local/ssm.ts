@@ -32,6 +32,8 @@ type Input = Record<string, unknown>;
 const MAX_VERSIONS = 100;
 const STANDARD_LIMIT = 4096;
 const ADVANCED_LIMIT = 8192;
+/** Standard parameters per account and Region (the Parameter Store quotas; advanced: 100,000). */
+const STANDARD_QUOTA = 10_000;
 const MAX_HIERARCHY = 15;
 
 const validation = (message: string) => new AwsError("ValidationException", message);
@@ -270,29 +272,7 @@ export class SsmService {
     }
     if (!existing && type === undefined) throw validation("A parameter type is required when you create a parameter.");
     const latest = existing?.versions.at(-1);
-    const requestedTier = str(input, "Tier") ?? "Standard";
-    if (!["Standard", "Advanced", "Intelligent-Tiering"].includes(requestedTier)) {
-      throw validation(`1 validation error detected: Value '${requestedTier}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Standard, Advanced, Intelligent-Tiering]`);
-    }
-    const bytes = Buffer.byteLength(value, "utf8");
-    let tier: "Standard" | "Advanced" =
-      requestedTier === "Advanced" || (requestedTier === "Intelligent-Tiering" && bytes > STANDARD_LIMIT) ? "Advanced" : "Standard";
-    if (latest?.tier === "Advanced") {
-      if (requestedTier === "Standard" && input.Tier !== undefined) {
-        throw validation(
-          "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.",
-        );
-      }
-      tier = "Advanced";
-    }
-    if (bytes > ADVANCED_LIMIT) {
-      throw validation(`1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${ADVANCED_LIMIT}`);
-    }
-    if (tier === "Standard" && bytes > STANDARD_LIMIT) {
-      throw validation(
-        `Standard tier parameters support a maximum parameter value of ${STANDARD_LIMIT} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier.`,
-      );
-    }
+    const tier = this.tier(name, input, latest?.tier, Buffer.byteLength(value, "utf8"));
     const param = existing ?? { name, versions: [], tags };
     if (param.versions.length >= MAX_VERSIONS) {
       const oldest = param.versions[0]!;
@@ -317,6 +297,67 @@ export class SsmService {
     });
     this.state.parameters[name] = param;
     return { Version: version, Tier: tier };
+  }
+
+  /**
+   * The tier a PutParameter lands in, or the error SSM answers (the PutParameter API
+   * reference, Tier; the user guide's parameter-store-advanced-parameters.html and
+   * ps-default-tier.html):
+   * - `Standard`: up to 4 KB, no parameter policies, 10,000 per account and Region.
+   * - `Advanced`: up to 8 KB. A standard parameter can be upgraded at any time; an
+   *   advanced one can never go back to standard (delete and recreate it), so an explicit
+   *   `Standard` on it is a ValidationException.
+   * - `Intelligent-Tiering`: standard when the request fits it (value within 4 KB, no
+   *   policies, the standard quota not reached), advanced otherwise; an advanced
+   *   parameter stays advanced, so it never asks for a downgrade.
+   * - omitted: the account's default tier setting, Standard unless changed (this model
+   *   never changes it); an existing parameter keeps its tier.
+   * Error wording as real users quote it: the downgrade from a CloudFormation
+   * stack event (Error Code: ValidationException), an older form without the last
+   * sentence in hashicorp/terraform-provider-aws (aws_ssm_parameter CustomizeDiff);
+   * the 4 KB one and ParameterLimitExceeded from hashicorp/terraform-provider-aws#18521
+   * and aws/aws-sdk-net#3157.
+   */
+  private tier(name: string, input: Input, current: "Standard" | "Advanced" | undefined, bytes: number): "Standard" | "Advanced" {
+    const requested = str(input, "Tier");
+    if (requested !== undefined && !TIERS.includes(requested)) {
+      throw validation(`1 validation error detected: Value '${requested}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Standard, Advanced, Intelligent-Tiering]`);
+    }
+    const policies = str(input, "Policies")?.trim();
+    const withPolicies = policies !== undefined && policies !== "" && policies !== "[]";
+    const quotaReached = () =>
+      current === undefined && Object.values(this.state.parameters).filter((p) => p.versions.at(-1)?.tier === "Standard").length >= STANDARD_QUOTA;
+    let tier: "Standard" | "Advanced";
+    if (requested === "Advanced") tier = "Advanced";
+    else if (requested === "Intelligent-Tiering") tier = current === "Advanced" || bytes > STANDARD_LIMIT || withPolicies || quotaReached() ? "Advanced" : "Standard";
+    else if (requested === "Standard") {
+      if (current === "Advanced") {
+        throw validation(
+          "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter. Be aware that standard parameters have a value limit of 4096 characters.",
+        );
+      }
+      tier = "Standard";
+    } else tier = current ?? "Standard";
+    if (bytes > ADVANCED_LIMIT) {
+      throw validation(`1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${ADVANCED_LIMIT}`);
+    }
+    if (tier === "Standard" && bytes > STANDARD_LIMIT) {
+      throw validation(
+        `Standard tier parameters support a maximum parameter value of ${STANDARD_LIMIT} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html`,
+      );
+    }
+    if (tier === "Standard" && withPolicies) {
+      // The documented rule ("standard parameters do not support parameter policies");
+      // the wording of the answer is not documented, this one is the rule's.
+      throw validation(`Parameter ${name} uses the standard-parameter tier, which doesn't support parameter policies. Use the advanced-parameter tier or Intelligent-Tiering.`);
+    }
+    if (tier === "Standard" && quotaReached()) {
+      throw new AwsError(
+        "ParameterLimitExceeded",
+        `You have reached the maximum number of standard parameters for this AWS account and Region (${STANDARD_QUOTA}). To add more parameters, either delete existing parameters or upgrade to the advanced-parameter tier (charges apply).`,
+      );
+    }
+    return tier;
   }
 
   private resolve(selectorName: string): { param: ParameterState; version: ParameterVersion; selector?: string } {

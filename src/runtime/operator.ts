@@ -44,7 +44,12 @@ export interface Operator {
 
 export function createOperator(config: OperatorConfig = {}): Operator {
   const logger = config.logger ?? createLogger({ ...(config.logLevel ? { level: config.logLevel } : {}) });
-  const clients = makeClients({ ...(config.endpoint ? { endpoint: config.endpoint } : {}), ...(config.region ? { region: config.region } : {}) });
+  // No region given: the SDK's default chain decides (a local endpoint with none configured says so in the log).
+  const clients = makeClients({
+    ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+    ...(config.region ? { region: config.region } : {}),
+    warn: (message) => logger.warn({ event: "region" }, message),
+  });
   const ecs = new EcsGateway(clients.ecs);
   const ssm = new SsmGateway(clients.ssm);
   const metrics = new OperatorMetrics();
