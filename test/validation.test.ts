@@ -36,7 +36,7 @@ const invalid: { name: string; doc: Doc | string; path: string; message?: RegExp
   { name: "not a Fargate cpu", doc: docWith((d) => (d.spec.template = { distributor: { cpu: 300 } })), path: "spec.template.distributor.cpu", message: /256, 512, 1024/ },
   { name: "memory too big for preset cpu", doc: docWith((d) => (d.spec.template = { compactor: { memory: 30720 } })), path: "spec.template.compactor.memory", message: /4096\.\.16384/ },
   { name: "cpu change leaves preset memory invalid", doc: docWith((d) => (d.spec.template = { ingester: { cpu: 1024 } })), path: "spec.template.ingester.cpu", message: /memory 14336/ },
-  { name: "replicas as a string", doc: docWith((d) => (d.spec.template = { querier: { replicas: "3" } })), path: "spec.template.querier.replicas", message: /must be a number, not string "3"/ },
+  { name: "replicas as a string", doc: docWith((d) => (d.spec.template = { querier: { replicas: "3" } })), path: "spec.template.querier.replicas", message: /^must be a number, not a string$/ },
   { name: "negative replicas", doc: docWith((d) => (d.spec.template = { querier: { replicas: -1 } })), path: "spec.template.querier.replicas", message: /at least 0/ },
   { name: "zero distributors", doc: docWith((d) => (d.spec.template = { distributor: { replicas: 0 } })), path: "spec.template.distributor.replicas", message: /at least 1/ },
   { name: "autoscaling an ingester", doc: docWith((d) => (d.spec.template = { ingester: { autoscaling: { min: 3, max: 6 } } })), path: "spec.template.ingester.autoscaling", message: /stateless components/ },
@@ -162,5 +162,69 @@ describe("warnings do not block", () => {
   it("a ruler template while rules are disabled", () => {
     const w = warningsOf(docWith((d) => (d.spec.template = { ruler: { replicas: 2 } })));
     expect(w).toContainEqual(expect.objectContaining({ path: "spec.template.ruler", reason: "UnusedTemplate" }));
+  });
+});
+
+describe("messages never echo what the spec gave (a spec may be a SecureString)", () => {
+  const secret = "s3cr3t-Marker-7Q";
+  const messagesOf = (doc: Doc | string) => {
+    const r = typeof doc === "string" ? validateText(doc, { now: NOW }) : validateDocument(doc, { now: NOW });
+    return [...(r.ok ? [] : r.errors), ...r.warnings].map((i) => `${i.path}: ${i.message}`);
+  };
+
+  it.each<[string, Doc | string, string, RegExp]>([
+    ["a string for a number", docWith((d) => (d.spec.template = { querier: { replicas: secret } })), "spec.template.querier.replicas", /must be a number, not a string/],
+    ["a number for a string", docWith((d) => (d.spec.cluster = 7)), "spec.cluster", /must be a string, not a number/],
+    ["a string for a boolean", docWith((d) => (d.spec.suspend = secret)), "spec.suspend", /must be a boolean, not a string/],
+    ["a string for an object", docWith((d) => (d.spec.storage = secret)), "spec.storage", /must be an object, not a string/],
+    ["a string for a list", docWith((d) => (d.spec.schemas = secret)), "spec.schemas", /must be an array, not a string/],
+    ["a secret as an enum value", docWith((d) => (d.spec.size = secret)), "spec.size", /must be one of 1x\.demo/],
+    ["a secret as a literal", docWith((d) => (d.apiVersion = secret)), "apiVersion", /loki\.ecs\.dev\/v1/],
+    ["a secret as a discriminator", docWith((d) => (d.spec.ingester = { wal: { volume: secret } })), "spec.ingester.wal.volume", /ephemeral \| efs/],
+    ["a secret failing a pattern", docWith((d) => (d.spec.storage.s3.region = secret)), "spec.storage.s3.region", /AWS region/],
+    ["a secret failing a URL", docWith((d) => (d.spec.storage.s3.endpoint = secret)), "spec.storage.s3.endpoint", /./],
+    ["a secret as an env value of the wrong type", docWith((d) => (d.spec.template = { querier: { env: { TOKEN: [secret] } } })), "spec.template.querier.env.TOKEN", /must be a string, not a list/],
+    ["a secret under an unknown key", docWith((d) => (d.spec.drift = { polcy: secret })), "spec.drift.polcy", /did you mean 'policy'/],
+    ["a secret as a limit", docWith((d) => (d.spec.limits = { ingestion_rate_mb: secret, retention_period: secret })), "spec.limits.ingestion_rate_mb", /must be a number, not a string/],
+    ["a secret as a byte size", docWith((d) => (d.spec.limits = { max_line_size: secret })), "spec.limits.max_line_size", /./],
+    ["the whole document a string", secret, "(document)", /must be an object, not a string/],
+  ])("%s", (_name, doc, path, message) => {
+    const messages = messagesOf(doc);
+    expect(messages.find((m) => m.startsWith(`${path}: `)), messages.join("\n")).toMatch(message);
+    for (const m of messages) expect(m).not.toContain(secret);
+  });
+
+  it("YAML errors give the line and column, not the text around them", () => {
+    for (const text of [`spec:\n  token: "${secret}\\x${secret}"\n`, `spec: { a: ${secret}\n`, `a: 1\na: ${secret}\n`, `- a\n${secret}: b\n`, `spec:\n  - ${secret}\n  b: 1\n`, `"${secret}`]) {
+      const messages = messagesOf(text);
+      expect(messages[0]).toMatch(/^\(document\): not valid YAML or JSON: .+ at line \d+, column \d+$/);
+      for (const m of messages) expect(m).not.toContain(secret);
+    }
+  });
+
+  it("an image without a version is warned about without quoting it", () => {
+    const messages = messagesOf(docWith((d) => (d.spec.image = `registry.example/${secret}`)));
+    expect(messages).toEqual([expect.stringMatching(/^spec\.image: has no Loki version/)]);
+    expect(messages.join("\n")).not.toContain(secret);
+  });
+
+  it("cross-field rules name paths, not the strings they compare", () => {
+    const name = "a".repeat(40) + "secretname";
+    const overlap = docWith((d) => {
+      d.metadata.name = name;
+      d.spec.ingester = { wal: { volume: "efs", fileSystemId: "fs-0123456789abcdef0", accessPointRoot: "/s3cr3tdir" } };
+      d.spec.compactor = { workingDirectory: { volume: "efs", fileSystemId: "fs-0123456789abcdef0", rootDirectory: "/s3cr3tdir/compactor" } };
+      d.spec.schemas = [{ from: "2024-01-01", version: "v13" }, { from: "2023-07-19", version: "v13" }, { from: "2023-07-19", version: "v13" }];
+    });
+    const messages = messagesOf(overlap);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^metadata\.name: makes the service name '<name>-[a-z-]+' \d+ characters long/),
+        expect.stringMatching(/^spec\.compactor\.workingDirectory\.rootDirectory: overlaps the ingester WAL root \(spec\.ingester\.wal\.accessPointRoot\)/),
+        expect.stringMatching(/^spec\.schemas\[1\]\.from: must be after spec\.schemas\[0\]\.from; list schemas oldest first$/),
+        expect.stringMatching(/^spec\.schemas\[2\]\.from: duplicates spec\.schemas\[1\]\.from; dates must be unique$/),
+      ]),
+    );
+    for (const m of messages) expect(m).not.toMatch(/secretname|s3cr3tdir|fs-0123456789abcdef0|2023-07-19/);
   });
 });

@@ -46,6 +46,8 @@ export interface StackObservation {
   stoppedByOperator: ReadonlySet<string>;
   /** The stack's config parameters: name → value. */
   configs: Map<string, string>;
+  /** Config parameters stored as String while the spec is a SecureString: they hold spec values in plain text. */
+  plaintextConfigs?: ReadonlySet<string>;
   /** The stack's Cloud Map services in its namespace: name → ARN. */
   registries: Map<string, string>;
   /** Tags of Cloud Map services that are candidates for deletion, by ARN. */
@@ -178,10 +180,11 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
 
     const configParameter = configParameterOf(desired);
     const configValue = configParameter ? observed.configs.get(configParameter) : undefined;
-    const configCurrent = configValue === desired.lokiConfig;
-    // A config that was never written is part of creating the unit; one that was edited or deleted is drift.
+    const plaintext = configParameter !== undefined && (observed.plaintextConfigs?.has(configParameter) ?? false);
+    const configCurrent = configValue === desired.lokiConfig && !plaintext;
+    // A config that was never written is part of creating the unit; one that was edited, deleted or left in plain text is drift.
     if (!configCurrent && !foreign && configParameter && (configValue !== undefined || existed)) {
-      drifts.push({ ...base0, kind: "ConfigChanged", parameter: configParameter, state: configValue === undefined ? "missing" : "edited" });
+      drifts.push({ ...base0, kind: "ConfigChanged", parameter: configParameter, state: configValue === undefined ? "missing" : configValue !== desired.lokiConfig ? "edited" : "plaintext" });
     }
 
     const registryArn = observed.registries.get(name);

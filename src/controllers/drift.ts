@@ -70,7 +70,11 @@ export function describeDrift(d: Drift): string {
     case "OrphanedService":
       return d.ordinal !== undefined ? `ingester ordinal ${d.ordinal} is above the desired count (desiredCount ${d.desiredCount})` : `no longer part of the stack (desiredCount ${d.desiredCount})`;
     case "ConfigChanged":
-      return d.state === "missing" ? `${d.parameter} was deleted` : `${d.parameter} was edited: it differs from the rendered Loki config`;
+      return d.state === "missing"
+        ? `${d.parameter} was deleted`
+        : d.state === "plaintext"
+          ? `${d.parameter} is a String but the spec is a SecureString: it is written again as a SecureString`
+          : `${d.parameter} was edited: it differs from the rendered Loki config`;
     case "ServiceDiscoveryMissing":
       return d.missing === "service" ? "its Cloud Map service was deleted: the DNS name does not resolve" : "the service no longer registers its tasks in its Cloud Map service";
     case "NameCollision":

@@ -31,6 +31,13 @@ export interface ExecuteDeps {
   canWrite: () => boolean;
   /** ARNs the operator stopped: their stop is expected. */
   stoppedByOperator: Set<string>;
+  /**
+   * The stack's spec is a SecureString: its config parameters (the rendered Loki
+   * config, which carries spec values) are written as SecureString too. The task
+   * definitions read them through `secrets`, so the stack's execution role needs
+   * kms:Decrypt on the key (the default aws/ssm key unless configured otherwise).
+   */
+  secureConfig?: boolean;
   onAction?: (action: Action, result: "ok" | "failed") => void;
 }
 
@@ -124,9 +131,11 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
         await deps.ecs.stopTask(action.cluster, action.taskArn, action.reason);
         deps.observer.followStop(action.cluster, action.taskArn);
         return;
-      case "PutConfig":
-        deps.parameters.noteWrite(action.parameter, action.value, await deps.ssm.put(action.parameter, action.value));
+      case "PutConfig": {
+        const type = deps.secureConfig ? "SecureString" : "String";
+        deps.parameters.noteWrite(action.parameter, action.value, await deps.ssm.put(action.parameter, action.value, type), type);
         return;
+      }
       case "DeleteParameter":
         await deps.ssm.delete(action.parameter);
         deps.parameters.noteDelete(action.parameter);

@@ -450,7 +450,7 @@ export class Reconciler {
       for (const a of actions) log.info({ event: "action", unit: a.unit, component: a.component, action: a.kind, repairs: a.repairs, result: "skipped", reason: why, ...describeAction(a) }, `would ${a.kind} ${a.unit}`);
       return undefined;
     }
-    const executed = await execute(actions, this.executeDeps(s.namespace), log);
+    const executed = await execute(actions, this.executeDeps(s.namespace, s.spec?.secure === true), log);
     result.done = executed.done;
     // Stops older than the last few thousand have long been reported; keep memory bounded.
     for (const arn of this.stoppedByOperator) {
@@ -460,8 +460,10 @@ export class Reconciler {
     return executed.failure;
   }
 
-  private executeDeps(namespace: string | undefined) {
+  /** `secureConfig`: the stack's spec is a SecureString, so its config parameters are too. */
+  private executeDeps(namespace: string | undefined, secureConfig = false) {
     return {
+      secureConfig,
       ecs: this.opts.ecs,
       ssm: this.opts.ssm,
       discovery: this.opts.discovery,
@@ -607,7 +609,11 @@ export class Reconciler {
       if (match) matchingTaskDefinitions.set(u.unit.name, match);
     }
     const configs = new Map<string, string>();
-    for (const p of this.parameters.under(`${this.opts.prefix}/${s.name}/config/`)) configs.set(p.name, p.value);
+    const plaintextConfigs = new Set<string>();
+    for (const p of this.parameters.under(`${this.opts.prefix}/${s.name}/config/`)) {
+      configs.set(p.name, p.value);
+      if (s.spec?.secure && p.type !== "SecureString") plaintextConfigs.add(p.name);
+    }
     const registries = new Map<string, string>();
     for (const [name, arn] of namespace?.services ?? []) if (isUnitOf(s.name, name)) registries.set(name, arn);
     const desiredNames = new Set(s.units.map((u) => u.unit.name));
@@ -627,6 +633,7 @@ export class Reconciler {
       stopping: this.observer.stopping(cluster).filter(mine),
       stoppedByOperator: this.stoppedByOperator,
       configs,
+      plaintextConfigs,
       registries,
       registryTags,
       existed: new Set(s.previous?.inventory.services ?? []),

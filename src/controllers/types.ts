@@ -27,7 +27,7 @@ export type Drift =
   | (DriftBase & { kind: "ExtraSingletonTask" | "DuplicateOrdinalTask"; task: string; keep: string; group: string; startedBy?: string })
   | (DriftBase & { kind: "UnexpectedTaskReplacement"; task: string; stopCode: string; reason: string })
   | (DriftBase & { kind: "OrphanedService"; desiredCount: number; ordinal?: number })
-  | (DriftBase & { kind: "ConfigChanged"; parameter: string; state: "missing" | "edited" })
+  | (DriftBase & { kind: "ConfigChanged"; parameter: string; state: "missing" | "edited" | "plaintext" })
   | (DriftBase & { kind: "ServiceDiscoveryMissing"; missing: "service" | "registration" })
   | (DriftBase & { kind: "NameCollision" });
 

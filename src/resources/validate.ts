@@ -1,10 +1,16 @@
 // Validation never throws: it returns every error (blocking) and warning
 // (non-blocking) it finds, each naming the path and what would be valid.
+// A spec may be a SecureString, and these messages reach logs, the status
+// parameter, `plan` and `status`: a message names the path, the expected type
+// or the allowed values (from the schema, or bounds set by other fields), and at
+// most the *type* of what was given, never a string the spec gave. Numbers
+// appear only in the cross-field rules that compare them (Fargate pairs,
+// replicas against the replication factor, autoscaling bounds).
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { COMPONENTS, type Component } from "./components.ts";
 import { describeFargateMemory, FARGATE_CPUS, FARGATE_SIZES, isValidFargateSize } from "./fargate.ts";
-import { healthCheckFor } from "./image.ts";
+import { healthCheckFor, lokiVersionOf } from "./image.ts";
 import { formatPath, type Issue, type PathSegment, unknownKeyMessage } from "./issues.ts";
 import { resolveStack, type ResolvedStack } from "./resolve.ts";
 import { LOKI_CONFIG_BLOCKS, lokiStackDocument, type LokiStackDocument } from "./schema.ts";
@@ -30,8 +36,7 @@ export function validateText(text: string, options: ValidateOptions = {}): Valid
   try {
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, logLevel: "error" });
   } catch (e) {
-    const message = e instanceof YAMLParseError ? e.message.split("\n")[0]! : String(e);
-    return { ok: false, errors: [{ path: "(document)", message: `not valid YAML or JSON: ${message}` }], warnings: [] };
+    return { ok: false, errors: [{ path: "(document)", message: `not valid YAML or JSON: ${describeYamlError(e)}` }], warnings: [] };
   }
   return validateDocument(doc, options);
 }
@@ -51,7 +56,13 @@ export function validateDocument(input: unknown, options: ValidateOptions = {}):
   checkVolumes(stack, errors, warnings);
   checkOverrides(parsed.data.spec.configOverrides, errors);
   const health = healthCheckFor(stack.spec.image);
-  if (health.warning) warnings.push({ path: "spec.image", message: health.warning, reason: "NoContainerHealthCheck" });
+  if (health.warning) {
+    // healthCheckFor's own wording quotes the image when it has no version: say it without the value.
+    const message = lokiVersionOf(stack.spec.image)
+      ? health.warning
+      : "has no Loki version in its tag (such as grafana/loki:3.5.0); assuming 3.7 or newer and checking health with 'loki -health'";
+    warnings.push({ path: "spec.image", message, reason: "NoContainerHealthCheck" });
+  }
   return errors.length > 0 ? { ok: false, errors, warnings } : { ok: true, stack, warnings };
 }
 
@@ -98,11 +109,53 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
   return [...keys];
 }
 
+/** What kind of value was given: never the value itself (it may be a secret). */
 function typeName(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "an object";
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return article(typeof v === "object" ? "object" : typeof v);
+}
+
+/**
+ * YAML error codes (yaml's ErrorCode) whose messages are fixed text: their own
+ * wording is kept. The others' messages may quote the source (an escape
+ * sequence, a tag, a token): those are said in words of our own.
+ */
+const YAML_FIXED_TEXT = new Set([
+  "ALIAS_PROPS",
+  "BAD_ALIAS",
+  "BAD_INDENT",
+  "BAD_SCALAR_START",
+  "BLOCK_AS_IMPLICIT_KEY",
+  "BLOCK_IN_FLOW",
+  "DUPLICATE_KEY",
+  "IMPOSSIBLE",
+  "KEY_OVER_1024_CHARS",
+  "MISSING_CHAR",
+  "MULTILINE_IMPLICIT_KEY",
+  "MULTIPLE_ANCHORS",
+  "MULTIPLE_DOCS",
+  "MULTIPLE_TAGS",
+  "NON_STRING_KEY",
+  "TAB_AS_INDENT",
+]);
+const YAML_IN_WORDS: Record<string, string> = {
+  BAD_COLLECTION_TYPE: "a tag does not fit its collection",
+  BAD_DIRECTIVE: "an unknown or invalid directive",
+  BAD_DQ_ESCAPE: "an invalid escape sequence in a double-quoted string",
+  BAD_PROP_ORDER: "anchors and tags must come after the indicator",
+  TAG_RESOLVE_FAILED: "an unknown tag",
+  UNEXPECTED_TOKEN: "unexpected content",
+};
+
+/** What kind of YAML error and where: never the source text around it. */
+function describeYamlError(e: unknown): string {
+  if (!(e instanceof YAMLParseError)) return "the document could not be parsed";
+  const what = YAML_FIXED_TEXT.has(e.code)
+    ? e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
+    : (YAML_IN_WORDS[e.code] ?? e.code.toLowerCase().replaceAll("_", " "));
+  const at = e.linePos?.[0];
+  return at ? `${what} at line ${at.line}, column ${at.col}` : what;
 }
 
 function describeZodIssue(issue: z.core.$ZodIssue): Issue {
@@ -119,6 +172,7 @@ function describeZodIssue(issue: z.core.$ZodIssue): Issue {
     case "invalid_type":
       if (issue.input === undefined) return { path, message: `is required (${issue.expected})` };
       return { path, message: `must be ${article(issue.expected)}, not ${typeName(issue.input)}` };
+    // The values listed below come from the schema, never from the input.
     case "invalid_value":
       if (issue.values.length === 1) return { path, message: `must be ${JSON.stringify(issue.values[0])}` };
       return { path, message: `must be one of ${issue.values.map((v) => String(v)).join(" | ")}` };
@@ -202,11 +256,20 @@ function checkTemplates(doc: LokiStackDocument, stack: ResolvedStack, errors: Is
     if (!FARGATE_SIZES.has(c.cpu)) {
       errors.push({ path: templatePath(c.component, "cpu"), message: `must be a Fargate cpu: one of ${FARGATE_CPUS.join(", ")}` });
     } else if (!isValidFargateSize(c.cpu, c.memory)) {
-      const field = override.memory !== undefined || override.cpu === undefined ? "memory" : "cpu";
-      errors.push({
-        path: templatePath(c.component, field),
-        message: `cpu ${c.cpu} with memory ${c.memory} is not a Fargate task size: ${describeFargateMemory(c.cpu)}`,
-      });
+      // Numbers only: the cpu is one of FARGATE_CPUS by now, the memory an integer (this wording is documented and
+      // matched by the CLI's tests). At the cpu path the memory is the size preset's, so the message names what fits it.
+      if (override.memory !== undefined || override.cpu === undefined) {
+        errors.push({
+          path: templatePath(c.component, "memory"),
+          message: `cpu ${c.cpu} with memory ${c.memory} is not a Fargate task size: ${describeFargateMemory(c.cpu)}`,
+        });
+      } else {
+        const fits = FARGATE_CPUS.filter((cpu) => isValidFargateSize(cpu, c.memory));
+        errors.push({
+          path: templatePath(c.component, "cpu"),
+          message: `does not fit the size preset's memory ${c.memory} on Fargate: ${fits.length > 0 ? `that memory needs cpu ${fits.join(" or ")}` : "no cpu does"}, or set memory too`,
+        });
+      }
     }
     if (c.autoscaling) {
       const path = templatePath(c.component, "autoscaling");
@@ -232,6 +295,7 @@ function checkReplication(doc: LokiStackDocument, stack: ResolvedStack, errors: 
     return;
   }
   const ingester = stack.components.find((c) => c.component === "ingester")!;
+  // Numbers only (validated integers, or the size preset's): no string of the spec reaches these messages.
   const path = doc.spec.template.ingester?.replicas !== undefined ? templatePath("ingester", "replicas") : "spec.replicationFactor";
   if (ingester.replicas < rf) {
     errors.push({
@@ -255,13 +319,13 @@ function checkSchemas(stack: ResolvedStack, now: Date, errors: Issue[]): void {
     }
     for (let j = 0; j < i; j++) {
       if (schemas[j]!.from === s.from) {
-        errors.push({ path: `spec.schemas[${i}].from`, message: `duplicates spec.schemas[${j}].from (${s.from}); dates must be unique` });
+        errors.push({ path: `spec.schemas[${i}].from`, message: `duplicates spec.schemas[${j}].from; dates must be unique` });
         return;
       }
     }
     const prev = schemas[i - 1];
     if (prev && s.from < prev.from) {
-      errors.push({ path: `spec.schemas[${i}].from`, message: `must be after spec.schemas[${i - 1}].from (${prev.from}); list schemas oldest first` });
+      errors.push({ path: `spec.schemas[${i}].from`, message: `must be after spec.schemas[${i - 1}].from; list schemas oldest first` });
     }
   });
   const last = schemas.length - 1;
@@ -269,6 +333,7 @@ function checkSchemas(stack: ResolvedStack, now: Date, errors: Issue[]): void {
   if (newest && (newest.version !== "v13" || newest.store !== "tsdb")) {
     errors.push({
       path: `spec.schemas[${last}].version`,
+      // Both are enum values of the schema, never free text.
       message: `the newest schema must be v13 with store tsdb (found ${newest.version}/${newest.store}); add one dated in the future`,
     });
   }
@@ -285,9 +350,11 @@ function checkNames(stack: ResolvedStack, errors: Issue[]): void {
   const longest = unitsOf(stack).reduce((a, u) => (u.name.length > a.length ? u.name : a), "");
   if (longest.length > MAX_UNIT_NAME) {
     const room = stack.name.length - (longest.length - MAX_UNIT_NAME);
+    // Units are named <name><suffix>: the suffix is the operator's, the name is the spec's and is not repeated.
+    const suffix = longest.startsWith(stack.name) ? longest.slice(stack.name.length) : "";
     errors.push({
       path: "metadata.name",
-      message: `makes the service name '${longest}' ${longest.length} characters long; service names are discovery DNS labels (at most ${MAX_UNIT_NAME}), so use at most ${room} characters`,
+      message: `makes the service name '<name>${suffix}' ${longest.length} characters long; service names are discovery DNS labels (at most ${MAX_UNIT_NAME}), so use at most ${room} characters`,
     });
   }
 }
@@ -318,7 +385,7 @@ function checkVolumes(stack: ResolvedStack, errors: Issue[], warnings: Issue[]):
     if (inside(dir.rootDirectory, wal.accessPointRoot) || inside(wal.accessPointRoot, dir.rootDirectory)) {
       errors.push({
         path: "spec.compactor.workingDirectory.rootDirectory",
-        message: `overlaps the ingester WAL root (${wal.accessPointRoot}) on ${dir.fileSystemId}; use a separate directory such as /compactor`,
+        message: "overlaps the ingester WAL root (spec.ingester.wal.accessPointRoot) on the same file system; use a separate directory such as /compactor",
       });
     }
   }
