@@ -5,4 +5,6 @@ await import("./control-plane.ts");
 console.log();
 await import("./operator.ts");
 console.log();
+await import("./operator-rss.ts");
+console.log();
 await import("./safety.ts");

@@ -26,6 +26,11 @@ describe("operator CloudFormation template", () => {
     expect(granted.some((a) => a.endsWith("*"))).toBe(false);
   });
 
+  it("declares the CPU architecture the image was built for", () => {
+    expect(template.Parameters.CpuArchitecture).toMatchObject({ AllowedValues: ["X86_64", "ARM64"], Default: "X86_64" });
+    expect(template.Resources.TaskDefinition.Properties.RuntimePlatform).toEqual({ CpuArchitecture: { Ref: "CpuArchitecture" }, OperatingSystemFamily: "LINUX" });
+  });
+
   it("runs two replicas with leader election and a health check", () => {
     expect(template.Resources.Service.Properties.DesiredCount).toBe(2);
     const container = template.Resources.TaskDefinition.Properties.ContainerDefinitions[0];
