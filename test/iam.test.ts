@@ -54,14 +54,54 @@ describe("the operator template's task-role policy, read through the evaluator",
     "AWS::AccountId": "123456789012",
     Prefix: "/lokistack",
     LeaseBucket: "lokistack-operator-lease",
+    ManagedClusterArns: ["arn:aws:ecs:us-east-1:123456789012:cluster/logging"],
     StackRoleArns: ["arn:aws:iam::123456789012:role/lokistack-execution", "arn:aws:iam::123456789012:role/lokistack-task"],
   }) as Statement[];
 
-  it("changes a service only when it carries the ownership tag", () => {
+  const cluster = { "ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/logging" };
+  const elsewhere = { "ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/payments" };
+  const ownedTag = { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" };
+  const requestTag = { "aws:RequestTag/lokistack.io/managed-by": "ecs-lokistack-operator" };
+  const allowed = (action: string, resource: string, context: Record<string, string> = {}) => evaluate(policy, { action, resource, context }).allowed;
+
+  it("changes a service only when it carries the ownership tag and runs in a managed cluster", () => {
     const arn = "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier";
-    expect(evaluate(policy, { action: "ecs:UpdateService", resource: arn, context: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } }).allowed).toBe(true);
+    expect(evaluate(policy, { action: "ecs:UpdateService", resource: arn, context: { ...ownedTag, ...cluster } }).allowed).toBe(true);
+    expect(allowed("ecs:UpdateService", "arn:aws:ecs:us-east-1:123456789012:service/payments/api", { ...ownedTag, ...elsewhere })).toBe(false);
     expect(evaluate(policy, { action: "ecs:UpdateService", resource: arn, context: {} }).allowed).toBe(false);
     expect(evaluate(policy, { action: "ecs:DeleteService", resource: arn, context: { "aws:ResourceTag/lokistack.io/managed-by": "someone-else" } }).allowed).toBe(false);
+  });
+
+  it("tags only on create or what it owns: it can never make someone's service its own", () => {
+    const foreign = "arn:aws:ecs:us-east-1:123456789012:service/logging/someone-elses";
+    expect(allowed("ecs:TagResource", foreign, { ...requestTag, ...cluster })).toBe(false);
+    expect(allowed("ecs:TagResource", "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier", { ...ownedTag, ...requestTag, ...cluster })).toBe(true);
+    expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "CreateService", ...requestTag })).toBe(true);
+    expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "RegisterTaskDefinition", ...requestTag })).toBe(true);
+    expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "CreateService" })).toBe(false);
+  });
+
+  it("creates and stops only in the managed clusters", () => {
+    expect(allowed("ecs:CreateService", "*", { ...requestTag, ...cluster })).toBe(true);
+    expect(allowed("ecs:CreateService", "*", { ...requestTag, ...elsewhere })).toBe(false);
+    expect(allowed("ecs:StopTask", "arn:aws:ecs:us-east-1:123456789012:task/logging/abc", cluster)).toBe(true);
+    expect(allowed("ecs:StopTask", "arn:aws:ecs:us-east-1:123456789012:task/payments/abc", elsewhere)).toBe(false);
+  });
+
+  it("reads every parameter under the prefix but writes only status and config, never a spec", () => {
+    const parameter = (name: string) => `arn:aws:ssm:us-east-1:123456789012:parameter/lokistack/demo/${name}`;
+    expect(allowed("ssm:GetParameters", parameter("spec"))).toBe(true);
+    expect(allowed("ssm:PutParameter", parameter("spec"))).toBe(false);
+    expect(allowed("ssm:DeleteParameter", parameter("spec"))).toBe(false);
+    expect(allowed("ssm:PutParameter", parameter("status"))).toBe(true);
+    expect(allowed("ssm:PutParameter", parameter("config/demo-querier"))).toBe(true);
+    expect(allowed("ssm:DeleteParameter", parameter("config/demo-querier"))).toBe(true);
+    expect(allowed("ssm:PutParameter", "arn:aws:ssm:us-east-1:123456789012:parameter/other/app")).toBe(false);
+  });
+
+  it("grants nothing the operator never calls", () => {
+    expect(allowed("ecs:ListServices", "*")).toBe(false);
+    expect(allowed("ssm:GetParametersByPath", "arn:aws:ssm:us-east-1:123456789012:parameter/lokistack")).toBe(false);
   });
 
   it("reads a missing lease as 404: s3:ListBucket on the lease bucket", () => {

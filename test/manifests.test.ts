@@ -13,14 +13,14 @@ describe("operator CloudFormation template", () => {
   it("lets the operator change or delete only services carrying its ownership tag", () => {
     const change = statements.find((s) => s.Sid === "ChangeOwnedServices")!;
     expect(actions("ChangeOwnedServices")).toEqual(expect.arrayContaining(["ecs:UpdateService", "ecs:DeleteService"]));
-    expect(change.Condition).toEqual({ StringEquals: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } });
-    const create = statements.find((s) => s.Sid === "CreateOwned")!;
-    expect(create.Condition).toEqual({ StringEquals: { "aws:RequestTag/lokistack.io/managed-by": "ecs-lokistack-operator" } });
+    expect(change.Condition).toEqual({ StringEquals: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" }, ArnEquals: { "ecs:cluster": { Ref: "ManagedClusterArns" } } });
+    const create = statements.find((s) => s.Sid === "CreateOwnedServices")!;
+    expect(create.Condition).toMatchObject({ StringEquals: { "aws:RequestTag/lokistack.io/managed-by": "ecs-lokistack-operator" } });
   });
 
   it("grants every action the operator calls, and no wildcard actions", () => {
     const granted = statements.flatMap((s) => [s.Action].flat());
-    for (const a of ["ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:StopTask", "ecs:TagResource", "ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "iam:PassRole", "servicediscovery:ListNamespaces", "servicediscovery:ListServices", "servicediscovery:CreateService", "servicediscovery:DeleteService", "servicediscovery:ListTagsForResource", "ssm:DescribeParameters", "ecs:ListTaskDefinitions"]) {
+    for (const a of ["ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:StopTask", "ecs:TagResource", "ssm:GetParameters", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "iam:PassRole", "servicediscovery:ListNamespaces", "servicediscovery:ListServices", "servicediscovery:CreateService", "servicediscovery:DeleteService", "servicediscovery:ListTagsForResource", "ssm:DescribeParameters", "ecs:ListTaskDefinitions"]) {
       expect(granted).toContain(a);
     }
     expect(granted.some((a) => a.endsWith("*"))).toBe(false);
