@@ -76,6 +76,8 @@ describe("the operator template's task-role policy, read through the evaluator",
     const foreign = "arn:aws:ecs:us-east-1:123456789012:service/logging/someone-elses";
     expect(allowed("ecs:TagResource", foreign, { ...requestTag, ...cluster })).toBe(false);
     expect(allowed("ecs:TagResource", "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier", { ...ownedTag, ...requestTag, ...cluster })).toBe(true);
+    // Tag repair must not depend on ecs:cluster, which TagResource requests are not documented to carry.
+    expect(allowed("ecs:TagResource", "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier", { ...ownedTag, ...requestTag })).toBe(true);
     expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "CreateService", ...requestTag })).toBe(true);
     expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "RegisterTaskDefinition", ...requestTag })).toBe(true);
     expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "CreateService" })).toBe(false);
