@@ -165,7 +165,7 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
       }
       case "UpdateService": {
         const cluster = action.input.cluster!;
-        const before = deps.observer.services(cluster, [action.input.service!]).get(action.input.service!);
+        const before = deps.observer.service(cluster, action.input.service!);
         const svc = await deps.ecs.updateService({
           ...action.input,
           ...(action.input.taskDefinition ? { taskDefinition: pin(action.input.taskDefinition) } : {}),
@@ -175,14 +175,14 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
         return;
       }
       case "DeleteService": {
-        const before = deps.observer.services(action.cluster, [action.service]).get(action.service);
+        const before = deps.observer.service(action.cluster, action.service);
         deps.observer.noteService(action.cluster, withTags(await deps.ecs.deleteService(action.cluster, action.service), before?.tags));
         return;
       }
       case "TagResource": {
         await deps.ecs.tagResource(action.arn, action.tags);
         const cluster = action.arn.split("/").at(-2);
-        const before = cluster ? deps.observer.services(cluster, [action.unit]).get(action.unit) : undefined;
+        const before = cluster ? deps.observer.service(cluster, action.unit) : undefined;
         if (cluster && before) {
           const keys = new Set(action.tags.map((t) => t.key));
           deps.observer.noteService(cluster, { ...before, tags: [...(before.tags ?? []).filter((t) => !keys.has(t.key)), ...action.tags] });

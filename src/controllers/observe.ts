@@ -212,13 +212,17 @@ export class Observer {
 
   /** The services known for these names (absent: ECS does not know the name). */
   services(cluster: string, names: Iterable<string>): Map<string, Service> {
-    const s = this.state(cluster);
     const out = new Map<string, Service>();
     for (const n of names) {
-      const v = s.services.get(n)?.value;
+      const v = this.service(cluster, n);
       if (v) out.set(n, v);
     }
     return out;
+  }
+
+  /** One service as last seen, or undefined when ECS does not know the name. */
+  service(cluster: string, name: string): Service | undefined {
+    return this.state(cluster).services.get(name)?.value;
   }
 
   /** A service as the operator's own write returned it: as fresh as a read. */

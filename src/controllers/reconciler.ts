@@ -29,7 +29,7 @@ import { NamespaceCache, type NamespaceView } from "./namespaces.ts";
 import { Observer, type TaskSnapshot } from "./observe.ts";
 import { ParameterCache } from "./parameters.ts";
 import { plan } from "./plan.ts";
-import { componentOfUnit, extraTasks, isSingleTaskUnit, isUnitOf, unitOfTask } from "./singletons.ts";
+import { componentOfUnit, extraTasks, isSingleTaskUnit, isUnitOf, serviceOfTask, unitOfTask } from "./singletons.ts";
 import { buildStatus, parseStatus, statusNeedsWrite, statusText, type StackStatus } from "./status.ts";
 import { DegradedError, type Action, type Deferral, type DegradedReason, type Drift, type Outcome } from "./types.ts";
 
@@ -150,7 +150,8 @@ export class Reconciler {
   readonly parameters: ParameterCache;
   readonly namespaces: NamespaceCache;
   private readonly stoppedByOperator = new Set<string>();
-  private readonly lastValid = new Map<string, ValidationResult>();
+  /** Validated specs of past generations, by `<stack>:<generation>` (a generation never changes). */
+  private readonly generations = new Map<string, ValidationResult>();
   private readonly validated = new Map<string, ValidationResult>();
   /** Renders of converged generations, by `<stack>:<generation>`. */
   private readonly baselines = new Map<string, Map<string, DesiredUnit>>();
@@ -176,8 +177,8 @@ export class Reconciler {
   }
 
   private isWatched(t: TaskSnapshot): boolean {
-    const { service, family } = unitOfTask(t);
-    for (const stacks of this.stacksOnCluster.values()) for (const s of stacks) if (isUnitOf(s, service ?? family)) return true;
+    const unit = unitOfTask(t);
+    for (const stacks of this.stacksOnCluster.values()) for (const s of stacks) if (isUnitOf(s, unit)) return true;
     return false;
   }
 
@@ -252,14 +253,13 @@ export class Reconciler {
     await this.observer.ensureTasks(cluster, since);
     const byUnit = new Map<string, { stack: string; tasks: TaskSnapshot[] }>();
     for (const t of this.observer.running(cluster)) {
-      const { service, family } = unitOfTask(t);
-      const unit = service ?? family;
+      const unit = unitOfTask(t);
       const stack = stacks.find((s) => isSingleTaskUnit(s, unit));
       if (stack) byUnit.set(unit, { stack, tasks: [...(byUnit.get(unit)?.tasks ?? []), t] });
     }
     for (const [unit, { stack, tasks }] of byUnit) {
       if (tasks.length < 2) continue;
-      const service = this.observer.services(cluster, [unit]).get(unit);
+      const service = this.observer.service(cluster, unit);
       const owned: TaskSnapshot[] = [];
       for (const t of tasks) if (await this.ownedTask(stack, cluster, t)) owned.push(t);
       const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
@@ -294,8 +294,8 @@ export class Reconciler {
    */
   private async ownedTask(stack: string, cluster: string, t: TaskSnapshot): Promise<boolean> {
     const ours = (tags: { key?: string; value?: string }[] | undefined) => isManaged(tags) && tags?.find((x) => x.key === TAGS.stack)?.value === stack;
-    const unit = unitOfTask(t).service ?? t.family;
-    const svc = this.observer.services(cluster, [unit]).get(unit);
+    const unit = unitOfTask(t);
+    const svc = this.observer.service(cluster, unit);
     if (svc && svc.status === "ACTIVE") return ours(svc.tags);
     const td = await this.observer.taskDefinition(t.taskDefinitionArn);
     return td !== undefined && ours(td.tags);
@@ -565,6 +565,15 @@ export class Reconciler {
     return [...new Set([...s.units.map((u) => u.unit.name), ...(s.previous?.inventory.services ?? [])])];
   }
 
+  /** Those, and the stack's services that only its running tasks reveal (an orphan missing from the inventory). */
+  private observedServiceNames(s: StackInput, cluster: string): string[] {
+    const fromTasks = this.observer.running(cluster).flatMap((t) => {
+      const service = serviceOfTask(t);
+      return service && isUnitOf(s.name, service) ? [service] : [];
+    });
+    return [...new Set([...this.serviceNames(s), ...fromTasks])];
+  }
+
   private async observe(s: StackInput, since: number, namespace: NamespaceView | undefined): Promise<StackObservation> {
     const cluster = s.cluster!;
     // A shared read that failed (throttled) is not this stack's verdict: it tries once more with a read of its own.
@@ -578,20 +587,14 @@ export class Reconciler {
     };
     try {
       await withRetry((at) => this.observer.ensureTasks(cluster, at));
-      // Services of the stack that only its running tasks reveal (an orphan missing from the inventory).
-      const fromTasks = this.observer.running(cluster).flatMap((t) => {
-        const { service } = unitOfTask(t);
-        return service && isUnitOf(s.name, service) ? [service] : [];
-      });
-      await withRetry((at) => this.observer.ensureServices(cluster, [...this.serviceNames(s), ...fromTasks], at));
+      await withRetry((at) => this.observer.ensureServices(cluster, this.observedServiceNames(s, cluster), at));
     } catch (e) {
       if (e instanceof AwsCallError && e.code === "ClusterNotFoundException") throw new DegradedError("ClusterNotFound", `ECS cluster '${cluster}' not found: create it, or correct spec.cluster`);
       throw e;
     }
-    const mine = (t: TaskSnapshot) => isUnitOf(s.name, unitOfTask(t).service ?? t.family);
-    const names = [...this.serviceNames(s), ...this.observer.running(cluster).flatMap((t) => (mine(t) && t.group.startsWith("service:") ? [t.group.slice(8)] : []))];
+    const mine = (t: TaskSnapshot) => isUnitOf(s.name, unitOfTask(t));
     const services = new Map<string, Service>();
-    for (const [name, svc] of this.observer.services(cluster, names)) if (isUnitOf(s.name, name)) services.set(name, svc);
+    for (const [name, svc] of this.observer.services(cluster, this.observedServiceNames(s, cluster))) if (isUnitOf(s.name, name)) services.set(name, svc);
     const taskDefinitions = new Map<string, Awaited<ReturnType<Observer["taskDefinition"]>> & object>();
     for (const svc of services.values()) {
       if (!svc.taskDefinition || svc.status !== "ACTIVE") continue;
@@ -681,12 +684,12 @@ export class Reconciler {
   /** A generation's spec, validated; cached, since a generation never changes. */
   private async generation(name: string, version: number, now: Date): Promise<ValidationResult | undefined> {
     const key = `${name}:${version}`;
-    let found = this.lastValid.get(key);
+    let found = this.generations.get(key);
     if (!found) {
       const text = (await this.opts.ssm.get(`${this.opts.prefix}/${name}/spec:${version}`))?.Value;
       if (text === undefined) return undefined;
       found = this.validate(name, text, now);
-      this.lastValid.set(key, found);
+      this.generations.set(key, found);
     }
     return found;
   }

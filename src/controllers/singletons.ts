@@ -23,9 +23,14 @@ export function componentOfUnit(stack: string, name: string): { component: strin
   return m ? { component: "ingester", ordinal: Number(m[1]) } : { component: suffix };
 }
 
+/** The service that started a task, if one did. */
+export function serviceOfTask(t: Pick<TaskSnapshot, "group">): string | undefined {
+  return t.group.startsWith("service:") ? t.group.slice("service:".length) : undefined;
+}
+
 /** The unit a task belongs to: its service, or for a task started outside any service, its family. */
-export function unitOfTask(t: Pick<TaskSnapshot, "group" | "family">): { service?: string; family: string } {
-  return t.group.startsWith("service:") ? { service: t.group.slice("service:".length), family: t.family } : { family: t.family };
+export function unitOfTask(t: Pick<TaskSnapshot, "group" | "family">): string {
+  return serviceOfTask(t) ?? t.family;
 }
 
 /** Whether the task is one of `unit`'s: started by its service, or of its task definition family. */
