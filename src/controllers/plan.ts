@@ -245,15 +245,17 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       defer(o.name, "kept: deletionPolicy retain");
       continue;
     }
+    // A unit the newer generation removed is its update; any other owned leftover was drift.
+    const repairs: Purpose[] = [analysis.drifts.some((d) => d.unit === o.name) ? "OrphanedService" : "Update"];
     if (o.service.desiredCount! > 0) {
       if (o.component === "ingester" && ordinalChange !== o) {
         if (o !== orphanToScale) defer(o.name, "ingester ordinals are removed one at a time, highest first");
         continue;
       }
       const input = { cluster: ctx.cluster, service: o.name, desiredCount: 0, ...guardedDeployment(o.component) };
-      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs: [analysis.drifts.some((d) => d.unit === o.name) ? "OrphanedService" : "Update"] });
+      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs });
     } else if (o.tasks === 0 && (o.service.runningCount ?? 0) === 0 && (o.service.pendingCount ?? 0) === 0) {
-      actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs: [analysis.drifts.some((d) => d.unit === o.name) ? "OrphanedService" : "Update"] });
+      actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs });
     } else {
       defer(o.name, "waiting for its tasks to stop before deleting it");
     }

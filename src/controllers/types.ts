@@ -33,22 +33,6 @@ export type Drift =
 
 export type DriftKind = Drift["kind"];
 
-export const DRIFT_KINDS: readonly DriftKind[] = [
-  "MissingService",
-  "DesiredCountChanged",
-  "TaskDefinitionChanged",
-  "DeploymentConfigurationWeakened",
-  "ServiceSettingsChanged",
-  "ExtraSingletonTask",
-  "DuplicateOrdinalTask",
-  "UnexpectedTaskReplacement",
-  "OrphanedService",
-  "TagDrift",
-  "ConfigChanged",
-  "ServiceDiscoveryMissing",
-  "NameCollision",
-];
-
 /** Why an action is planned: a drift it repairs, or the creation, update (a newer generation) or deletion of the stack's objects. */
 export type Purpose = DriftKind | "Create" | "Update" | "Delete";
 

@@ -89,15 +89,17 @@ export class Daemon {
     if (!cron.validate(resync)) throw new Error(`--resync: not a valid cron expression: ${resync}`);
     if (this.opts.port !== undefined) await this.listen(this.opts.port);
     if (lease) {
-      await lease.tick();
-      this.opts.metrics.leader.set(lease.isLeader() ? 1 : 0);
-      this.opts.metrics.leaseOk.set(lease.problem ? 0 : 1);
-      this.every(lease.renewMs, async () => {
-        const wasLeader = lease.isLeader();
+      // One election step, reported: whether this replica leads, and whether it can use its lease at all.
+      const tick = async () => {
         const leader = await lease.tick();
         this.opts.metrics.leader.set(leader ? 1 : 0);
         this.opts.metrics.leaseOk.set(lease.problem ? 0 : 1);
-        if (leader && !wasLeader) this.resync();
+        return leader;
+      };
+      await tick();
+      this.every(lease.renewMs, async () => {
+        const wasLeader = lease.isLeader();
+        if ((await tick()) && !wasLeader) this.resync();
       });
     } else {
       this.opts.metrics.leader.set(1);
