@@ -15,18 +15,10 @@
 // beside it. Asserts nothing.
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, readFileSync, rmSync } from "node:fs";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { CreateClusterCommand, ECSClient, UpdateServiceCommand } from "@aws-sdk/client-ecs";
-import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { DiscoveryGateway } from "../src/aws/discovery-gateway.ts";
-import { EcsGateway } from "../src/aws/ecs-gateway.ts";
-import { SsmGateway } from "../src/aws/ssm-gateway.ts";
-import { WriteLimiter } from "../src/aws/write-limiter.ts";
-import { Reconciler } from "../src/controllers/reconciler.ts";
-import { startLocalControlPlane, type LocalControlPlane } from "../src/local/control-plane.ts";
-import { createLogger } from "../src/runtime/logger.ts";
+import { UpdateServiceCommand, type ECSClient } from "@aws-sdk/client-ecs";
+import type { LocalControlPlane } from "../src/local/control-plane.ts";
+import { benchReconciler, convergeAll, fleet } from "./fleet.ts";
 
 const STACKS = 50;
 const RESYNCS = 8;
@@ -37,9 +29,6 @@ const out = `${root}node_modules/.cache/lokistack-bench`;
 const MB = 1024 * 1024;
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-const template = readFileSync(new URL("../manifests/examples/demo.yaml", import.meta.url), "utf8");
-const spec = (i: number) => template.replace("name: demo", `name: stack-${i}`).replace("size: 1x.demo", "size: 1x.pico");
 
 /** Compiles src/ as `npm run build` does, into `out`; returns the entry point. */
 function compile(): string {
@@ -52,30 +41,9 @@ function compile(): string {
 
 /** The control plane with 50 converged stacks. */
 async function convergedControlPlane(): Promise<{ cp: LocalControlPlane; ecs: ECSClient }> {
-  const cp = await startLocalControlPlane({ tickMs: 20, seed: 7 });
-  const config = { ...cp.clientConfig, maxAttempts: 5 };
-  const ecs = new ECSClient(config);
-  const ssm = new SSMClient(config);
-  const discovery = new ServiceDiscoveryClient(config);
-  await ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
-  await discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
-  for (let i = 0; i < STACKS; i++) await ssm.send(new PutParameterCommand({ Name: `/lokistack/stack-${i}/spec`, Value: spec(i), Type: "String" }));
-  const unlimited = { rate: 1e6, burst: 1e6 };
-  const reconciler = new Reconciler({
-    prefix: "/lokistack",
-    ecs: new EcsGateway(ecs),
-    ssm: new SsmGateway(ssm),
-    discovery: new DiscoveryGateway(discovery),
-    limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
-    logger: createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }), level: "silent" }),
-  });
-  for (let passes = 1; ; passes++) {
-    const results = await reconciler.pass({ mode: "apply" });
-    if (results.every((r) => r.outcome.kind === "done")) break;
-    if (passes > 200) throw new Error("did not converge");
-    await sleep(150);
-  }
-  return { cp, ecs };
+  const f = await fleet(STACKS);
+  await convergeAll(benchReconciler(f));
+  return f;
 }
 
 /** The kernel's figures for a process, in bytes: peak (VmHWM) and current (VmRSS) resident set. */

@@ -5,58 +5,22 @@
 //   L = ceil(P/50) + ceil(S·C/10) + ceil(T/100) + namespaces
 // (P parameters, S stacks, C units per stack, T running tasks), and memory.
 // Asserts nothing.
-import { Writable } from "node:stream";
-import { readFileSync } from "node:fs";
-import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
-import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { DiscoveryGateway } from "../src/aws/discovery-gateway.ts";
-import { EcsGateway } from "../src/aws/ecs-gateway.ts";
-import { SsmGateway } from "../src/aws/ssm-gateway.ts";
-import { WriteLimiter } from "../src/aws/write-limiter.ts";
-import { DISCOVERY_MAX_AGE_MS, Reconciler } from "../src/controllers/reconciler.ts";
-import { startLocalControlPlane } from "../src/local/control-plane.ts";
-import { createLogger } from "../src/runtime/logger.ts";
+import { DISCOVERY_MAX_AGE_MS } from "../src/controllers/reconciler.ts";
+import { benchReconciler, convergeAll, fleet } from "./fleet.ts";
 
 const STACKS = 50;
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
 const gc = (globalThis as { gc?: () => void }).gc;
 
-const template = readFileSync(new URL("../manifests/examples/demo.yaml", import.meta.url), "utf8");
-const spec = (i: number) => template.replace("name: demo", `name: stack-${i}`).replace("size: 1x.demo", "size: 1x.pico");
-
 async function main(): Promise<void> {
   gc?.();
   const heapBefore = process.memoryUsage().heapUsed;
-  const cp = await startLocalControlPlane({ tickMs: 20, seed: 7 });
-  const config = { ...cp.clientConfig, maxAttempts: 5 };
-  const ecs = new ECSClient(config);
-  const ssm = new SSMClient(config);
-  const discovery = new ServiceDiscoveryClient(config);
-  await ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
-  await discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
-  for (let i = 0; i < STACKS; i++) await ssm.send(new PutParameterCommand({ Name: `/lokistack/stack-${i}/spec`, Value: spec(i), Type: "String" }));
-
-  const unlimited = { rate: 1e6, burst: 1e6 };
-  const reconciler = new Reconciler({
-    prefix: "/lokistack",
-    ecs: new EcsGateway(ecs),
-    ssm: new SsmGateway(ssm),
-    discovery: new DiscoveryGateway(discovery),
-    // The real budget would make converging 400 services take minutes by design; the bench measures the operator.
-    limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
-    logger: createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }), level: "silent" }),
-  });
+  const f = await fleet(STACKS);
+  const { cp } = f;
+  const reconciler = benchReconciler(f);
 
   let t0 = performance.now();
-  let passes = 0;
-  for (;;) {
-    passes++;
-    const results = await reconciler.pass({ mode: "apply" });
-    if (results.every((r) => r.outcome.kind === "done")) break;
-    if (passes > 200) throw new Error("did not converge");
-    await new Promise((r) => setTimeout(r, 150));
-  }
+  const passes = await convergeAll(reconciler);
   const convergeSeconds = (performance.now() - t0) / 1000;
   const convergeCalls = cp.calls();
   const services = Object.values(cp.ecs.state.services).filter((s) => s.status === "ACTIVE").length;

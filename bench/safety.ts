@@ -5,20 +5,12 @@
 // task states (start → desiredStatus STOPPED), in seconds and in resyncs.
 // Asserts nothing.
 import { Writable } from "node:stream";
-import { readFileSync } from "node:fs";
-import { CreateClusterCommand, DescribeTaskDefinitionCommand, ECSClient, RunTaskCommand } from "@aws-sdk/client-ecs";
-import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
-import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { DiscoveryGateway } from "../src/aws/discovery-gateway.ts";
-import { EcsGateway } from "../src/aws/ecs-gateway.ts";
-import { SsmGateway } from "../src/aws/ssm-gateway.ts";
-import { WriteLimiter } from "../src/aws/write-limiter.ts";
-import { Reconciler } from "../src/controllers/reconciler.ts";
-import { startLocalControlPlane } from "../src/local/control-plane.ts";
+import { DescribeTaskDefinitionCommand, RunTaskCommand } from "@aws-sdk/client-ecs";
+import { makeClients } from "../src/aws/clients.ts";
 import { Daemon } from "../src/runtime/daemon.ts";
 import { createLogger } from "../src/runtime/logger.ts";
 import { OperatorMetrics } from "../src/runtime/metrics.ts";
-import { makeClients } from "../src/aws/clients.ts";
+import { benchReconciler, fleet } from "./fleet.ts";
 
 const STACKS = 10;
 const ROUNDS = 8;
@@ -26,30 +18,13 @@ const RESYNC = "*/10 * * * * *";
 const THROTTLED = 0.5;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const template = readFileSync(new URL("../manifests/examples/demo.yaml", import.meta.url), "utf8");
 
 async function main(): Promise<void> {
-  const cp = await startLocalControlPlane({ tickMs: 50, seed: 11 });
-  const admin = { ...cp.clientConfig, maxAttempts: 5 };
-  const ecsAdmin = new ECSClient(admin);
-  await ecsAdmin.send(new CreateClusterCommand({ clusterName: "logging" }));
-  await new ServiceDiscoveryClient(admin).send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
-  const ssm = new SSMClient(admin);
-  for (let i = 0; i < STACKS; i++) await ssm.send(new PutParameterCommand({ Name: `/lokistack/s${i}/spec`, Value: template.replace("name: demo", `name: s${i}`), Type: "String" }));
-
+  const f = await fleet(STACKS, { size: "1x.demo", name: "s", tickMs: 50, seed: 11 });
+  const { cp, ecs: ecsAdmin } = f;
   // The operator exactly as `lokistack run` configures its clients (standard retries, 4 attempts, timeouts).
-  const clients = makeClients({ endpoint: cp.endpoint, region: cp.region });
-  const unlimited = { rate: 1e6, burst: 1e6 };
   const logger = createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }), level: "silent" });
-  const reconciler = new Reconciler({
-    prefix: "/lokistack",
-    ecs: new EcsGateway(clients.ecs),
-    ssm: new SsmGateway(clients.ssm),
-    discovery: new DiscoveryGateway(clients.discovery),
-    limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
-    logger,
-    resyncSeconds: 10,
-  });
+  const reconciler = benchReconciler(makeClients({ endpoint: cp.endpoint, region: cp.region }), { logger, resyncSeconds: 10 });
   const daemon = new Daemon({ reconciler, logger, metrics: new OperatorMetrics(), resync: RESYNC, watchIntervalMs: 5000 });
   await daemon.start();
   // Converged: every stack's six units run their one task.
@@ -60,7 +35,7 @@ async function main(): Promise<void> {
   const lifetimes: { seconds: number; resyncs: number; what: string }[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     await sleep(Math.random() * 10_000);
-    const stack = `s${round % STACKS}`;
+    const stack = `s-${round % STACKS}`;
     // Throttling pauses for the injection itself (milliseconds), so the duplicates start at a known moment.
     cp.faults.update({ throttle: {} });
     const compactor = (await ecsAdmin.send(new DescribeTaskDefinitionCommand({ taskDefinition: `${stack}-compactor` }))).taskDefinition!.taskDefinitionArn!;
