@@ -5,19 +5,22 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { CreateClusterCommand } from "@aws-sdk/client-ecs";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeClients, resolveRegion } from "../src/aws/clients.ts";
-import { parseStatus } from "../src/controllers/status.ts";
 import { createLogger } from "../src/runtime/logger.ts";
 import { createOperator } from "../src/runtime/operator.ts";
 import { cli } from "./helpers/cli.ts";
-import { harness, type Harness } from "./helpers/local.ts";
-import { example, type LogLine } from "./helpers/operator.ts";
+import { ready, seeded as seededDemo, until } from "./helpers/daemon.ts";
+import { example, logSink, type LogLine } from "./helpers/operator.ts";
+
+/** The demo seeded, its setup calls forgotten: what the control plane counts afterwards is the operator's. */
+async function seeded() {
+  const h = await seededDemo();
+  h.cp.resetCalls();
+  return h;
+}
 
 /** Every variable the SDK's region and credential chains read, cleared for each test and restored after. */
 const CHAIN_VARIABLES = [
@@ -64,34 +67,12 @@ function euProfile(): void {
   process.env.AWS_PROFILE = "loki-eu";
 }
 
-async function seeded(): Promise<Harness> {
-  const h = await harness({ tickMs: 20 });
-  await h.ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
-  await h.discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
-  await h.s3.send(new CreateBucketCommand({ Bucket: "lokistack-operator" }));
-  await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo"), Type: "String" }));
-  h.cp.resetCalls();
-  return h;
-}
-
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, polls = 300, everyMs = 50): Promise<T> {
-  for (let i = 0; i < polls; i++) {
-    const v = await probe();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`not reached after ${polls} polls`);
-}
-
-const ready = (h: Harness) =>
-  parseStatus(h.cp.ssm.state.parameters["/lokistack/demo/status"]?.versions.at(-1)?.value)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-
 describe("region and credentials from the SDK's default chain", () => {
   it("a profile in eu-west-1 (AWS_CONFIG_FILE + AWS_PROFILE) sends every call of the operator, its lease and its commands to eu-west-1", async () => {
     euProfile();
     const h = await seeded();
     const logs: LogLine[] = [];
-    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const destination = logSink(logs);
     const op = createOperator({
       endpoint: h.cp.endpoint,
       lease: "s3://lokistack-operator/leader",
@@ -150,7 +131,7 @@ describe("region and credentials from the SDK's default chain", () => {
     expect(status.stderr).toContain("no AWS region configured");
     expect(status.stderr).toContain("us-east-1");
     const logs: LogLine[] = [];
-    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const destination = logSink(logs);
     const op = createOperator({ endpoint: h.cp.endpoint, logger: createLogger({ pretty: false, destination, level: "debug" }) });
     expect((await op.ssm.get("/lokistack/demo/spec"))?.Version).toBe(1);
     expect(await op.clients.ecs.config.region()).toBe("us-east-1");

@@ -31,6 +31,16 @@ export interface OperatorHarness extends Harness {
   restart(): Reconciler;
 }
 
+/** A stream that parses the JSON log lines written to it into `logs`. */
+export function logSink(logs: LogLine[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split("\n")) if (line) logs.push(JSON.parse(line) as LogLine);
+      done();
+    },
+  });
+}
+
 export function example(name: string): string {
   return readFileSync(new URL(`../../manifests/examples/${name}.yaml`, import.meta.url), "utf8");
 }
@@ -42,12 +52,7 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
   const ecsClient = new ECSClient({ ...h.cp.clientConfig, ...retry });
   const ssmClient = new SSMClient({ ...h.cp.clientConfig, ...retry });
   const logs: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split("\n")) if (line) logs.push(JSON.parse(line) as LogLine);
-      done();
-    },
-  });
+  const destination = logSink(logs);
   const now = opts.now ?? NOW;
   const unlimited = { rate: 1000, burst: 1000 };
   // A new reconciler is a restarted operator: nothing cached.

@@ -1,50 +1,23 @@
 // The daemon in process and as real processes: schedule, spec watch, health,
 // metrics, leader election between two replicas, and graceful shutdown.
 import { spawn, type ChildProcess } from "node:child_process";
-import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { CreateClusterCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
 import { parseStatus } from "../../src/controllers/status.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { createOperator } from "../../src/runtime/operator.ts";
-import { harness, type Harness } from "../helpers/local.ts";
-import { example, type LogLine } from "../helpers/operator.ts";
-import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscovery";
+import { ready, seeded, until } from "../helpers/daemon.ts";
+import { example, logSink, type LogLine } from "../helpers/operator.ts";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-
-async function seeded(spec = example("demo")): Promise<Harness> {
-  const h = await harness({ tickMs: 20 });
-  await h.ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
-  await h.discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
-  await h.s3.send(new CreateBucketCommand({ Bucket: "lokistack-operator" }));
-  await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: spec, Type: "String" }));
-  return h;
-}
-
-async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, polls = 300, everyMs = 50): Promise<T> {
-  for (let i = 0; i < polls; i++) {
-    const v = await probe();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`not reached after ${polls} polls`);
-}
-
-const ready = (h: Harness) => {
-  const p = h.cp.ssm.state.parameters["/lokistack/demo/status"];
-  const s = parseStatus(p?.versions.at(-1)?.value);
-  return s?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
-};
 
 describe("daemon in process", () => {
   it("converges on its schedule, reacts to a spec change at once, serves health and metrics, stops cleanly", async () => {
     const h = await seeded();
     const logs: LogLine[] = [];
-    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const destination = logSink(logs);
     const op = createOperator({ endpoint: h.cp.endpoint, resync: "*/1 * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
     await op.daemon.start();
     await until(() => ready(h));
@@ -72,7 +45,7 @@ describe("daemon whose task role lacks s3:ListBucket on the lease bucket", () =>
     const seededWrites = h.cp.writes().length;
     h.cp.faults.update({ deny: ["s3:ListBucket"] });
     const logs: LogLine[] = [];
-    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const destination = logSink(logs);
     const op = createOperator({ endpoint: h.cp.endpoint, lease: "s3://lokistack-operator/leader", leaseMs: 1500, resync: "* * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
     await op.daemon.start();
     const base = `http://127.0.0.1:${op.daemon.port}`;
@@ -97,7 +70,7 @@ describe("daemon with a broken stack beside a healthy one", () => {
     const h = await seeded();
     await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/broken/spec", Value: example("demo").replace("name: demo", "name: broken").replace("cluster: logging", "cluster: nowhere"), Type: "String" }));
     const logs: LogLine[] = [];
-    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const destination = logSink(logs);
     const op = createOperator({ endpoint: h.cp.endpoint, resync: "* * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
     await op.daemon.start();
     await until(() => ready(h));

@@ -1,14 +1,13 @@
 // The npm start story end to end: converge, then chaos, each drift repaired.
-import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { startDemo } from "../../src/runtime/demo.ts";
-import type { LogLine } from "../helpers/operator.ts";
+import { logSink, type LogLine } from "../helpers/operator.ts";
 
 describe("npm start (the demo)", () => {
   it("converges the demo stack and repairs every chaos step, with a drift and an action in the log for each", async () => {
     const logs: LogLine[] = [];
-    const destination = new Writable({ write: (c: Buffer, _e, done) => (c.toString().split("\n").filter(Boolean).forEach((l) => logs.push(JSON.parse(l) as LogLine)), done()) });
+    const destination = logSink(logs);
     const demo = await startDemo({ port: 0, tickMs: 50, resync: "* * * * * *", checkIntervalMs: 100, maxChecks: 200, logger: createLogger({ pretty: false, destination }) });
     try {
       const outcomes = await demo.chaos();

@@ -1,0 +1,33 @@
+// What the daemon-level tests share: a control plane seeded with the demo
+// stack and the lease bucket, polling on a count, and the demo's readiness.
+import { CreateClusterCommand } from "@aws-sdk/client-ecs";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscovery";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
+import { parseStatus } from "../../src/controllers/status.ts";
+import { harness, type Harness } from "./local.ts";
+import { example } from "./operator.ts";
+
+/** A running control plane with the cluster, namespace and lease bucket, and the demo spec put. */
+export async function seeded(spec = example("demo")): Promise<Harness> {
+  const h = await harness({ tickMs: 20 });
+  await h.ecs.send(new CreateClusterCommand({ clusterName: "logging" }));
+  await h.discovery.send(new CreatePrivateDnsNamespaceCommand({ Name: "loki.internal", Vpc: "vpc-0123456789abcdef0" }));
+  await h.s3.send(new CreateBucketCommand({ Bucket: "lokistack-operator" }));
+  await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: spec, Type: "String" }));
+  return h;
+}
+
+/** Polls `probe` until it holds; fails after `polls` polls (a count, not a clock). */
+export async function until<T>(probe: () => T | undefined | false | Promise<T | undefined | false>, polls = 300, everyMs = 50): Promise<T> {
+  for (let i = 0; i < polls; i++) {
+    const v = await probe();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`not reached after ${polls} polls`);
+}
+
+/** Whether the demo stack's latest status says Ready. */
+export const ready = (h: Harness): boolean =>
+  parseStatus(h.cp.ssm.state.parameters["/lokistack/demo/status"]?.versions.at(-1)?.value)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
