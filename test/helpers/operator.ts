@@ -158,18 +158,34 @@ export function checkInvariants(op: OperatorHarness, stack: string, allow: Reado
   }
 }
 
-/** Passes and scheduler ticks until a pass finds nothing to do and the stack is Ready. */
-export async function converge(op: OperatorHarness, stack: string, maxPasses = 60, ticksPerPass = 4): Promise<number> {
+/** Passes and scheduler ticks until `done` holds after a pass; the safety invariants are checked at every tick. */
+export async function passUntil(op: OperatorHarness, stack: string, done: (results: StackResult[]) => boolean, maxPasses = 60, ticksPerPass = 4): Promise<number> {
   for (let i = 1; i <= maxPasses; i++) {
     const { results } = await checkedPass(op);
     for (let t = 0; t < ticksPerPass; t++) {
       op.cp.step(1);
       checkInvariants(op, stack);
     }
-    const r = results.find((x) => x.name === stack);
-    if (r && r.drifts.length === 0 && r.planned.length === 0 && r.deferrals.length === 0 && r.status?.conditions.find((c) => c.type === "Ready")?.status === "True") return i;
+    if (done(results)) return i;
   }
-  throw new Error(`${stack} did not converge in ${maxPasses} passes`);
+  throw new Error(`${stack}: not done after ${maxPasses} passes`);
+}
+
+/** Passes and scheduler ticks until a pass finds nothing to do and the stack is Ready. */
+export async function converge(op: OperatorHarness, stack: string, maxPasses = 60, ticksPerPass = 4): Promise<number> {
+  const settled = (results: StackResult[]) => {
+    const r = results.find((x) => x.name === stack);
+    return r !== undefined && r.drifts.length === 0 && r.planned.length === 0 && r.deferrals.length === 0 && r.status?.conditions.find((c) => c.type === "Ready")?.status === "True";
+  };
+  return passUntil(op, stack, settled, maxPasses, ticksPerPass);
+}
+
+/** A harness whose demo stack has converged. */
+export async function convergedDemo(options: Parameters<typeof operatorHarness>[0] = {}): Promise<OperatorHarness> {
+  const op = await operatorHarness(options);
+  await op.putSpec(example("demo"));
+  await converge(op, "demo");
+  return op;
 }
 
 export const ecsWrites = (writes: PassRecord["writes"]) => writes.filter((w) => w.service === "ecs");

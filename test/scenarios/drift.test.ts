@@ -15,14 +15,7 @@ import {
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
 import { network } from "../helpers/local.ts";
-import { checkedPass, checkInvariants, converge, ecsWrites, example, operatorHarness, runningTasksOf, type OperatorHarness } from "../helpers/operator.ts";
-
-async function convergedDemo(): Promise<OperatorHarness> {
-  const op = await operatorHarness();
-  await op.putSpec(example("demo"));
-  await converge(op, "demo");
-  return op;
-}
+import { checkedPass, checkInvariants, converge, convergedDemo, ecsWrites, example, operatorHarness, runningTasksOf } from "../helpers/operator.ts";
 
 const kinds = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.drifts.map((d) => d.kind);
 const actionsOf = (r: Awaited<ReturnType<typeof checkedPass>>) => r.results[0]!.done.map((a) => `${a.kind} ${a.unit}`);

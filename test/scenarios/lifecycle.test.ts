@@ -3,7 +3,7 @@ import { DeleteServiceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs"
 import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
 import { parseStatus } from "../../src/controllers/status.ts";
-import { checkedPass, checkInvariants, converge, ecsWrites, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
+import { checkedPass, checkInvariants, converge, convergedDemo, ecsWrites, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
 
 const status = async (op: OperatorHarness, name: string) =>
   parseStatus((await op.ssm.send(new GetParameterCommand({ Name: `/lokistack/${name}/status` }))).Parameter?.Value);
@@ -14,9 +14,7 @@ describe("drift.policy report and spec.suspend", () => {
     ["report", (t: string) => t.replace("drift: { policy: repair }", "drift: { policy: report }"), "drift policy report"],
     ["suspend", (t: string) => t.replace("drift: { policy: repair }", "drift: { policy: repair }\n  suspend: true"), "suspended"],
   ])("%s: drifts are logged, nothing in ECS changes", async (_name, edit, reason) => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.putSpec(edit(example("demo")));
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
     await op.ecs.send(new DeleteServiceCommand({ cluster: "logging", service: "demo-distributor", force: true }));
@@ -34,9 +32,7 @@ describe("drift.policy report and spec.suspend", () => {
 
 describe("invalid specs", () => {
   it("change nothing in ECS, say why in status, and the stack keeps converging to its last valid generation", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.putSpec(example("demo").replace("drift: { policy: repair }", "template: { compactor: { replicas: 2 } }"));
     const invalid = await checkedPass(op);
     expect(ecsWrites(invalid.writes)).toEqual([]);
@@ -61,9 +57,7 @@ describe("invalid specs", () => {
   });
 
   it("refuses to rewrite a schema that is already in effect", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.putSpec(example("demo").replace('{ from: "2024-01-01", version: v13 }', '{ from: "2024-01-01", version: v13 }\n    - { from: "2025-06-01", version: v13 }'));
     const r = await checkedPass(op);
     expect(ecsWrites(r.writes)).toEqual([]);
@@ -76,9 +70,7 @@ describe("invalid specs", () => {
 
 describe("deleting the spec", () => {
   it("deletionPolicy retain leaves the services and says so", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.deleteSpec("demo");
     const r = await checkedPass(op);
     expect(ecsWrites(r.writes)).toEqual([]);
@@ -197,9 +189,7 @@ describe("throttling", () => {
 
 describe("an invalid spec whose last valid generation is gone", () => {
   it("plans nothing at all: no owned service ever looks orphaned", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     // 100 more versions push generation 1 out of SSM's history.
     for (let i = 0; i < 100; i++) await op.putSpec(example("demo").replace("size: 1x.demo", "size: 1x.huge"));
     const r = await checkedPass(op);

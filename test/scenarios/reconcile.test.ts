@@ -12,7 +12,7 @@ import { parseStatus } from "../../src/controllers/status.ts";
 import { statusCommand } from "../../src/runtime/commands.ts";
 import { cli } from "../helpers/cli.ts";
 import { network } from "../helpers/local.ts";
-import { checkedPass, checkInvariants, converge, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
+import { checkedPass, checkInvariants, converge, convergedDemo, example, operatorHarness, passUntil, type OperatorHarness } from "../helpers/operator.ts";
 
 const status = async (op: OperatorHarness, name: string) => parseStatus((await op.ssm.send(new GetParameterCommand({ Name: `/lokistack/${name}/status` }))).Parameter?.Value);
 const condition = (s: Awaited<ReturnType<typeof status>>, type: string) => s?.conditions.find((c) => c.type === type);
@@ -37,24 +37,9 @@ async function registerEdited(op: OperatorHarness, family: string, edit: (c: Con
   return { original: td.taskDefinitionArn!, edited: (await op.ecs.send(new RegisterTaskDefinitionCommand(input))).taskDefinition!.taskDefinitionArn! };
 }
 
-/** Passes and scheduler ticks until `done()` holds; the safety invariants are checked at every tick. */
-async function passUntil(op: OperatorHarness, stack: string, done: () => boolean, maxPasses = 80): Promise<number> {
-  for (let i = 1; i <= maxPasses; i++) {
-    await checkedPass(op);
-    for (let t = 0; t < 4; t++) {
-      op.cp.step(1);
-      checkInvariants(op, stack);
-    }
-    if (done()) return i;
-  }
-  throw new Error(`not done after ${maxPasses} passes`);
-}
-
 describe("1. one stack's missing cluster never stops another's repair", () => {
   it("the healthy stack's drift is repaired in the first resync; the broken one is Degraded ClusterNotFound, logged once", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     // A second stack on a cluster nobody created (putSpec would create it: write the parameter directly).
     const broken = example("demo").replace("name: demo", "name: broken").replace("cluster: logging", "cluster: nowhere");
     await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/broken/spec", Value: broken, Type: "String" }));
@@ -85,9 +70,7 @@ describe("1. one stack's missing cluster never stops another's repair", () => {
 describe("2. safety first under throttling", () => {
   it.each([1, 7, 42, 1234])("with 50%% of ECS calls throttled (fault seed %i), a rogue compactor and a duplicate ordinal task are stopped within two resyncs", async (seed) => {
     // Two SDK attempts: as when the SDK's retry quota has drained under sustained throttling; the guard's own rounds must do the work.
-    const op = await operatorHarness({ attempts: 2, seed });
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo({ attempts: 2, seed });
     const compactor = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-compactor" }))).taskDefinition!.taskDefinitionArn!;
     const resyncsNeeded: number[] = [];
     for (let round = 0; round < 5; round++) {
@@ -114,9 +97,7 @@ describe("2. safety first under throttling", () => {
 
 describe("2b. the guard needs nothing but ECS", () => {
   it("while SSM cannot be read, a rogue compactor on a known cluster is still stopped", async () => {
-    const op = await operatorHarness({ attempts: 1 });
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo({ attempts: 1 });
     const td = (await op.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: "demo-compactor" }))).taskDefinition!.taskDefinitionArn!;
     const rogue = (await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: td, launchType: "FARGATE", networkConfiguration: network }))).tasks![0]!.taskArn!;
     op.cp.step(2);
@@ -128,9 +109,7 @@ describe("2b. the guard needs nothing but ECS", () => {
   });
 
   it("a compactor started from a hand-registered revision of the stack's family is stopped by the guard: it runs on the same store", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     const { edited } = await registerEdited(op, "demo-compactor", (c) => c);
     const task = (await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: edited, launchType: "FARGATE", networkConfiguration: network, startedBy: "someone" }))).tasks![0]!.taskArn!;
     op.cp.step(2);
@@ -145,9 +124,7 @@ describe("2b. the guard needs nothing but ECS", () => {
 
 describe("an eventually consistent task listing", () => {
   it("a ListTasks answer that misses running tasks neither reports them stopped nor hides them from the guard", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     op.cp.faults.update({ omit: { "ecs.ListTasks": 1 } });
     const missed = await checkedPass(op);
     expect(missed.results[0]!.drifts).toEqual([]);
@@ -164,9 +141,7 @@ describe("an eventually consistent task listing", () => {
 
 describe("3. no race on singletons", () => {
   it("a compactor weakened to 100/200 just before its rollout still rolls stop-before-start: every UpdateService carries 0/100", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.putSpec(example("demo").replace("grafana/loki:3.5.0", "grafana/loki:3.5.1"));
     const { since } = await op.reconciler.refresh({ mode: "apply" });
     // The race: someone weakens the compactor after it was observed, before the rollout is sent.
@@ -229,7 +204,7 @@ describe("4 and 5. ordinal scale-down of any size, leaving nothing behind", () =
     await converge(op, "prod-logs", 80);
     const before = op.cp.writes().length;
     await op.deleteSpec("prod-logs");
-    await passUntil(op, "prod-logs", () => parameters(op, "/lokistack/prod-logs/").length === 0);
+    await passUntil(op, "prod-logs", () => parameters(op, "/lokistack/prod-logs/").length === 0, 80);
     expect(activeServices(op, "prod-logs-")).toEqual([]);
     expect(registries(op, "prod-logs-")).toEqual([]);
     const ingesterOrder = op.cp.writes().slice(before).filter((w) => w.action === "UpdateService" && /ingester-\d+$/.test(w.target)).map((w) => w.target.replace(/.*ingester-/, ""));
@@ -243,9 +218,7 @@ describe("4 and 5. ordinal scale-down of any size, leaving nothing behind", () =
 
 describe("5. no duplicate task definition revisions, also from a cold cache", () => {
   it("an operator restarted after an image went 3.5.0 → 3.4.0 → 3.5.0 reuses the first revisions in plan and apply", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.putSpec(example("demo").replace("grafana/loki:3.5.0", "grafana/loki:3.4.0"));
     await converge(op, "demo");
     const revisions = () => Object.values(op.cp.ecs.state.taskDefinitions).flat().filter((t) => t.family.startsWith("demo-")).length;
@@ -270,9 +243,7 @@ describe("5. no duplicate task definition revisions, also from a cold cache", ()
 
 describe("6. a stale revision is recognized as ECS answers it", () => {
   it("a deregistered revision the operator remembered: ECS says ClientException 'TaskDefinition is inactive'; it is forgotten and a new one registered", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     const { original, edited: moved } = await registerEdited(op, "demo-querier", (c) => ({ ...c, image: "grafana/loki:3.4.0" }));
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", taskDefinition: moved }));
     await op.ecs.send(new DeregisterTaskDefinitionCommand({ taskDefinition: original }));
@@ -414,9 +385,7 @@ describe("9. drift names each changed field, never a hidden value", () => {
 
 describe("9b. a whole container added out of band", () => {
   it("is named, and its environment values are hidden too", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     const sidecar = { name: "agent", image: "datadog/agent:7", essential: false, environment: [{ name: "DD_API_KEY", value: "s3cr3t-api-key" }], dockerLabels: { token: "s3cr3t-label" } };
     const { edited } = await registerEdited(op, "demo-querier", (c) => c, [sidecar]);
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", taskDefinition: edited }));
@@ -444,9 +413,7 @@ describe("10. status tells the truth", () => {
   });
 
   it("lokistack status marks a status nobody refreshed Stale, and lists a stack with a spec but no status yet", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/fresh/spec", Value: example("demo").replace("name: demo", "name: fresh"), Type: "String" }));
     const lastReconcile = Date.parse((await status(op, "demo"))!.lastReconcileTime!);
     let out = "";
@@ -463,9 +430,7 @@ describe("10. status tells the truth", () => {
 
 describe("11. the spec watch forgets deleted stacks", () => {
   it("a deleted spec is reported once, then never again", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     expect(await op.reconciler.watchSpecs()).toEqual([]);
     await op.deleteSpec("demo");
     expect(await op.reconciler.watchSpecs()).toEqual(["demo"]);

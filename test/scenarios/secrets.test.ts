@@ -10,7 +10,7 @@ import { parse, stringify } from "yaml";
 import { parseStatus } from "../../src/controllers/status.ts";
 import { validateDocument } from "../../src/resources/validate.ts";
 import { cli } from "../helpers/cli.ts";
-import { checkedPass, converge, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
+import { checkedPass, converge, convergedDemo, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
 import { NOW, type Doc } from "../helpers/specs.ts";
 
 const MARK = "mkr7Qz4Wsecret";
@@ -196,9 +196,7 @@ describe("a SecureString spec's values are found nowhere but in SecureString par
 
 describe("a spec that becomes a SecureString", () => {
   it("has its String config parameters written again as SecureString, reported without their values", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     await op.putSpec(example("demo"), "demo", "SecureString");
     const r = await checkedPass(op);
     expect(r.results[0]!.drifts.map((d) => d.kind === "ConfigChanged" && d.state)).toEqual(Array(6).fill("plaintext"));
