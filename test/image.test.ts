@@ -6,8 +6,7 @@
 // `run --help`, `apply --once` and `plan` against a local control plane, and
 // the daemon itself for a few resyncs.
 //
-// The tree is built in a temporary directory (never the repository's dist/,
-// which bin/lokistack.js may be running from in other tests). Its production
+// The tree is built in a temporary directory, never the repository's dist/. Its production
 // dependencies come from `npm ci --omit=dev` (a few seconds with a warm npm
 // cache); without the npm registry, from the repository's node_modules,
 // copying exactly the lockfile's production packages.
