@@ -187,6 +187,11 @@ export class Reconciler {
     return this.parameters.stackNames();
   }
 
+  /** Whether a stack still has a spec or a status. */
+  knows(name: string): boolean {
+    return this.parameters.get(`${this.opts.prefix}/${name}/spec`) !== undefined || this.parameters.get(this.statusParameter(name)) !== undefined;
+  }
+
   /**
    * The resync: parameters (metadata by path, values only for new versions),
    * then per cluster the task list, the safety guard, and the services; per

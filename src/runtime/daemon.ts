@@ -165,7 +165,7 @@ export class Daemon {
   private async reconcile(name: string, since: number) {
     const result = await this.opts.reconciler.reconcile(name, { mode: this.canWrite() ? "apply" : "plan", since });
     // A stack with neither spec nor status is gone: no timer of its may bring it back.
-    if (!this.opts.reconciler.stacks().includes(name)) {
+    if (!this.opts.reconciler.knows(name)) {
       this.queue.forget(name);
       return { kind: "done" as const };
     }
