@@ -165,8 +165,9 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
   withAwsOptions(spec.command("put"))
     .description("Validate a spec, then write it to <prefix>/<name>/spec.")
     .requiredOption("-f, --file <file>", "spec file (YAML or JSON)")
-    .option("--secure", "store it as a SecureString")
-    .action(async (opts: AwsOptions & { file: string; secure?: boolean }) => {
+    .option("--secure", "store it as a SecureString (under the AWS managed key aws/ssm unless --kms-key)")
+    .option("--kms-key <id>", "store it as a SecureString under this KMS key (id, ARN or alias); its config parameters use the same key")
+    .action(async (opts: AwsOptions & { file: string; secure?: boolean; kmsKey?: string }) => {
       exitCode = await specPutCommand(await withRegion(opts, io), io.stdout);
     });
 

@@ -34,6 +34,13 @@ describe("the IAM evaluator", () => {
     expect(d).toMatchObject({ allowed: false, deniedBy: "NoProd" });
   });
 
+  it("ForAllValues needs every value of a multivalued key to match, and holds when the key is absent", () => {
+    const s: Statement[] = [{ Sid: "A", Effect: "Allow", Action: "ecs:TagResource", Resource: "*", Condition: { "ForAllValues:StringLike": { "aws:TagKeys": "lokistack.io/*" } } }];
+    expect(evaluate(s, { action: "ecs:TagResource", resource: "x", context: { "aws:TagKeys": ["lokistack.io/stack", "lokistack.io/component"] } }).allowed).toBe(true);
+    expect(evaluate(s, { action: "ecs:TagResource", resource: "x", context: { "aws:TagKeys": ["lokistack.io/stack", "owner"] } }).allowed).toBe(false);
+    expect(evaluate(s, { action: "ecs:TagResource", resource: "x" }).allowed).toBe(true);
+  });
+
   it("IfExists holds when the key is absent; Null tests presence", () => {
     const s: Statement[] = [
       { Sid: "A", Effect: "Allow", Action: "ssm:PutParameter", Resource: "*", Condition: { StringEqualsIfExists: { "ssm:Overwrite": "true" } } },
@@ -81,6 +88,24 @@ describe("the operator template's task-role policy, read through the evaluator",
     expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "CreateService", ...requestTag })).toBe(true);
     expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "RegisterTaskDefinition", ...requestTag })).toBe(true);
     expect(allowed("ecs:TagResource", "*", { "ecs:CreateAction": "CreateService" })).toBe(false);
+  });
+
+  it("retags only its own tag keys, on ECS and on Cloud Map", () => {
+    const querier = "arn:aws:ecs:us-east-1:123456789012:service/logging/demo-querier";
+    expect(evaluate(policy, { action: "ecs:TagResource", resource: querier, context: { ...ownedTag, ...requestTag, "aws:TagKeys": ["lokistack.io/managed-by", "lokistack.io/stack"] } }).allowed).toBe(true);
+    expect(evaluate(policy, { action: "ecs:TagResource", resource: querier, context: { ...ownedTag, "aws:RequestTag/owner": "x", "aws:TagKeys": ["owner"] } }).allowed).toBe(false);
+    expect(evaluate(policy, { action: "servicediscovery:TagResource", resource: "*", context: { ...requestTag, "aws:TagKeys": ["lokistack.io/managed-by", "owner"] } }).allowed).toBe(false);
+  });
+
+  it("uses a customer managed key only through SSM and for parameters under the prefix; encrypts only config", () => {
+    const key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const via = (parameter: string) => ({ "kms:ViaService": "ssm.us-east-1.amazonaws.com", "kms:EncryptionContext:PARAMETER_ARN": `arn:aws:ssm:us-east-1:123456789012:parameter${parameter}` });
+    expect(allowed("kms:Decrypt", key, via("/lokistack/vault/spec"))).toBe(true);
+    expect(allowed("kms:Decrypt", key, via("/payments/db-password"))).toBe(false);
+    expect(allowed("kms:Decrypt", key, { "kms:EncryptionContext:PARAMETER_ARN": via("/lokistack/vault/spec")["kms:EncryptionContext:PARAMETER_ARN"] })).toBe(false);
+    expect(allowed("kms:Encrypt", key, via("/lokistack/vault/config/vault-monolithic"))).toBe(true);
+    expect(allowed("kms:GenerateDataKey", key, via("/lokistack/vault/config/vault-monolithic"))).toBe(true);
+    expect(allowed("kms:Encrypt", key, via("/lokistack/vault/spec"))).toBe(false);
   });
 
   it("creates and stops only in the managed clusters", () => {

@@ -18,12 +18,10 @@ describe("operator CloudFormation template", () => {
     expect(create.Condition).toMatchObject({ StringEquals: { "aws:RequestTag/lokistack.io/managed-by": "ecs-lokistack-operator" } });
   });
 
-  it("grants every action the operator calls, and no wildcard actions", () => {
+  // Which actions are granted is proven by calls in test/permissions.test.ts.
+  it("names every action in full: no wildcard actions", () => {
     const granted = statements.flatMap((s) => [s.Action].flat());
-    for (const a of ["ecs:DescribeServices", "ecs:ListTasks", "ecs:DescribeTasks", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition", "ecs:CreateService", "ecs:UpdateService", "ecs:DeleteService", "ecs:StopTask", "ecs:TagResource", "ssm:GetParameters", "ssm:GetParameter", "ssm:PutParameter", "ssm:DeleteParameter", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "iam:PassRole", "servicediscovery:ListNamespaces", "servicediscovery:ListServices", "servicediscovery:CreateService", "servicediscovery:DeleteService", "servicediscovery:ListTagsForResource", "ssm:DescribeParameters", "ecs:ListTaskDefinitions"]) {
-      expect(granted).toContain(a);
-    }
-    expect(granted.some((a) => a.endsWith("*"))).toBe(false);
+    expect(granted.some((a) => a.includes("*"))).toBe(false);
   });
 
   it("declares the CPU architecture the image was built for", () => {

@@ -4,7 +4,6 @@ import {
   DeleteParameterCommand,
   DescribeParametersCommand,
   GetParameterCommand,
-  GetParametersByPathCommand,
   GetParametersCommand,
   PutParameterCommand,
   type Parameter,
@@ -23,20 +22,6 @@ export class SsmGateway {
     private readonly client: SSMClient,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
-
-  /** Every parameter under `path`, recursively and decrypted; loops until NextToken is gone (pages may be empty). */
-  async listByPath(path: string): Promise<Parameter[]> {
-    const out: Parameter[] = [];
-    let NextToken: string | undefined;
-    do {
-      const page = await awsCall("ssm", "GetParametersByPath", () =>
-        this.client.send(new GetParametersByPathCommand({ Path: path, Recursive: true, WithDecryption: true, MaxResults: 10, NextToken })),
-      );
-      out.push(...(page.Parameters ?? []));
-      NextToken = page.NextToken;
-    } while (NextToken);
-    return out;
-  }
 
   /**
    * Metadata (name, type, version; never values) of every parameter under
@@ -97,12 +82,12 @@ export class SsmGateway {
    * (ValidationException), so naming Standard would fail every smaller write after
    * one large value; Intelligent-Tiering never asks for a downgrade.
    */
-  async put(name: string, value: string, type: ParameterType = "String"): Promise<number> {
+  async put(name: string, value: string, type: ParameterType = "String", keyId?: string): Promise<number> {
     const tier = "Intelligent-Tiering";
     for (let attempt = 1; ; attempt++) {
       try {
         const r = await awsCall("ssm", "PutParameter", () =>
-          this.client.send(new PutParameterCommand({ Name: name, Value: value, Type: type, Overwrite: true, Tier: tier })),
+          this.client.send(new PutParameterCommand({ Name: name, Value: value, Type: type, Overwrite: true, Tier: tier, ...(type === "SecureString" && keyId ? { KeyId: keyId } : {}) })),
         );
         return r.Version ?? 0;
       } catch (e) {

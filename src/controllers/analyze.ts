@@ -46,7 +46,7 @@ export interface StackObservation {
   stoppedByOperator: ReadonlySet<string>;
   /** The stack's config parameters: name → value. */
   configs: Map<string, string>;
-  /** Config parameters stored as String while the spec is a SecureString: they hold spec values in plain text. */
+  /** Config parameters not protected like the SecureString spec (a String, or another KMS key): they hold spec values. */
   plaintextConfigs?: ReadonlySet<string>;
   /** The stack's Cloud Map services in its namespace: name → ARN. */
   registries: Map<string, string>;

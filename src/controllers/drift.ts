@@ -73,7 +73,7 @@ export function describeDrift(d: Drift): string {
       return d.state === "missing"
         ? `${d.parameter} was deleted`
         : d.state === "plaintext"
-          ? `${d.parameter} is a String but the spec is a SecureString: it is written again as a SecureString`
+          ? `${d.parameter} is not encrypted like the SecureString spec (a String, or under another KMS key): it is written again under the spec's key`
           : `${d.parameter} was edited: it differs from the rendered Loki config`;
     case "ServiceDiscoveryMissing":
       return d.missing === "service" ? "its Cloud Map service was deleted: the DNS name does not resolve" : "the service no longer registers its tasks in its Cloud Map service";

@@ -35,9 +35,10 @@ export interface ExecuteDeps {
    * The stack's spec is a SecureString: its config parameters (the rendered Loki
    * config, which carries spec values) are written as SecureString too. The task
    * definitions read them through `secrets`, so the stack's execution role needs
-   * kms:Decrypt on the key (the default aws/ssm key unless configured otherwise).
+   * kms:Decrypt on the key. `keyId` is the spec's own key: a spec encrypted with a customer
+   * managed key keeps its values under that key, not under the account-wide aws/ssm one.
    */
-  secureConfig?: boolean;
+  secureConfig?: { keyId?: string | undefined };
   onAction?: (action: Action, result: "ok" | "failed") => void;
 }
 
@@ -133,7 +134,8 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
         return;
       case "PutConfig": {
         const type = deps.secureConfig ? "SecureString" : "String";
-        deps.parameters.noteWrite(action.parameter, action.value, await deps.ssm.put(action.parameter, action.value, type), type);
+        const keyId = deps.secureConfig?.keyId;
+        deps.parameters.noteWrite(action.parameter, action.value, await deps.ssm.put(action.parameter, action.value, type, keyId), type, keyId);
         return;
       }
       case "DeleteParameter":

@@ -12,6 +12,8 @@ export interface CachedParameter {
   version: number;
   type: ParameterType;
   value: string;
+  /** A SecureString's KMS key, as DescribeParameters names it (GetParameters does not). */
+  keyId?: string;
 }
 
 export interface ParameterChanges {
@@ -76,23 +78,25 @@ export class ParameterCache {
   }
 
   /** Records a write the operator made, so the next refresh does not read it back. */
-  noteWrite(name: string, value: string, version: number, type: ParameterType = "String"): void {
-    this.entries.set(name, { name, value, version, type });
+  noteWrite(name: string, value: string, version: number, type: ParameterType = "String", keyId?: string): void {
+    this.entries.set(name, { name, value, version, type, ...(keyId ? { keyId } : {}) });
   }
 
   noteDelete(name: string): void {
     this.entries.delete(name);
   }
 
-  private async fetchChanged(metadata: readonly { Name?: string; Version?: number }[]): Promise<string[]> {
+  private async fetchChanged(metadata: readonly { Name?: string; Version?: number; KeyId?: string }[]): Promise<string[]> {
     const stale = metadata.filter((m) => m.Name && this.entries.get(m.Name)?.version !== m.Version).map((m) => m.Name!);
+    const keyIds = new Map(metadata.map((m) => [m.Name, m.KeyId]));
     if (stale.length === 0) return [];
     const values = await this.ssm.getMany(stale);
     for (const name of stale) {
       const p = values.get(name);
       // Deleted between the two reads: the next refresh sees it gone.
       if (!p) continue;
-      this.entries.set(name, { name, value: p.Value ?? "", version: p.Version ?? 0, type: (p.Type as ParameterType | undefined) ?? "String" });
+      const keyId = keyIds.get(name);
+      this.entries.set(name, { name, value: p.Value ?? "", version: p.Version ?? 0, type: (p.Type as ParameterType | undefined) ?? "String", ...(keyId ? { keyId } : {}) });
     }
     return stale.filter((n) => values.has(n));
   }

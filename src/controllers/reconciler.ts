@@ -116,7 +116,8 @@ export interface GuardResult {
 interface StackInput {
   name: string;
   specParameter: string;
-  spec?: { value: string; version: number; secure: boolean };
+  /** `keyId`: the KMS key of a SecureString spec, which its config parameters use too. */
+  spec?: { value: string; version: number; secure: boolean; keyId?: string };
   previous?: StackStatus;
   /** The spec to converge to (the newest valid generation), if any. */
   stack?: ResolvedStack;
@@ -455,7 +456,7 @@ export class Reconciler {
       for (const a of actions) log.info({ event: "action", unit: a.unit, component: a.component, action: a.kind, repairs: a.repairs, result: "skipped", reason: why, ...describeAction(a) }, `would ${a.kind} ${a.unit}`);
       return undefined;
     }
-    const executed = await execute(actions, this.executeDeps(s.namespace, s.spec?.secure === true), log);
+    const executed = await execute(actions, this.executeDeps(s.namespace, s.spec?.secure ? { keyId: s.spec.keyId } : undefined), log);
     result.done = executed.done;
     // Stops older than the last few thousand have long been reported; keep memory bounded.
     for (const arn of this.stoppedByOperator) {
@@ -465,10 +466,10 @@ export class Reconciler {
     return executed.failure;
   }
 
-  /** `secureConfig`: the stack's spec is a SecureString, so its config parameters are too. */
-  private executeDeps(namespace: string | undefined, secureConfig = false) {
+  /** `secureConfig`: the stack's spec is a SecureString, so its config parameters are too, under the same key. */
+  private executeDeps(namespace: string | undefined, secureConfig?: { keyId?: string | undefined }) {
     return {
-      secureConfig,
+      ...(secureConfig ? { secureConfig } : {}),
       ecs: this.opts.ecs,
       ssm: this.opts.ssm,
       discovery: this.opts.discovery,
@@ -620,7 +621,7 @@ export class Reconciler {
     const plaintextConfigs = new Set<string>();
     for (const p of this.parameters.under(`${this.opts.prefix}/${s.name}/config/`)) {
       configs.set(p.name, p.value);
-      if (s.spec?.secure && p.type !== "SecureString") plaintextConfigs.add(p.name);
+      if (s.spec?.secure && (p.type !== "SecureString" || (s.spec.keyId !== undefined && p.keyId !== s.spec.keyId))) plaintextConfigs.add(p.name);
     }
     const registries = new Map<string, string>();
     for (const [name, arn] of namespace?.services ?? []) if (isUnitOf(s.name, name)) registries.set(name, arn);
@@ -654,7 +655,7 @@ export class Reconciler {
     const { prefix } = this.opts;
     const specParameter = `${prefix}/${name}/spec`;
     const cached = this.parameters.get(specParameter);
-    const spec = cached ? { value: cached.value, version: cached.version, secure: cached.type === "SecureString" } : undefined;
+    const spec = cached ? { value: cached.value, version: cached.version, secure: cached.type === "SecureString", ...(cached.keyId ? { keyId: cached.keyId } : {}) } : undefined;
     const previous = parseStatus(this.parameters.get(this.statusParameter(name))?.value);
     const base: StackInput = {
       name,

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { EcsService } from "./ecs/ecs.ts";
 import { emptyEcsState, type EcsState, type TaskState } from "./ecs/model.ts";
 import { DEFAULT_TIMING, Scheduler, type SchedulerTiming } from "./ecs/scheduler.ts";
+import { authorizationRequests, type AuthorizationRequest, type AuthorizedCall } from "./authorization.ts";
 import { AwsError } from "./errors.ts";
 import { accessDenied, Faults, type FaultSettings, type ServiceName } from "./faults.ts";
 import { seededRandom } from "./random.ts";
@@ -30,6 +31,8 @@ export interface LocalControlPlaneOptions {
   seed?: number;
   /** Load state from this JSON file if it exists, and save it there on stop and on POST /_local/save. */
   statePath?: string;
+  /** Record what IAM would be asked for each call (authorizations()); off by default, as the log grows with every call. */
+  recordAuthorizations?: boolean;
 }
 
 export interface PersistedState {
@@ -131,6 +134,7 @@ export class LocalControlPlane {
   private counts: CallCounts = { calls: {}, errors: {}, total: 0 };
   private writeLog: WriteRecord[] = [];
   private scopeCounts: Record<string, number> = {};
+  private authorizationLog?: AuthorizedCall[];
   private readonly tickMs: number;
   private readonly statePath?: string;
 
@@ -140,6 +144,7 @@ export class LocalControlPlane {
     this.tickMs = options.tickMs ?? 1000;
     this.paused = options.paused ?? false;
     this.statePath = options.statePath;
+    if (options.recordAuthorizations) this.authorizationLog = [];
     const random = seededRandom(options.seed ?? Date.now());
     const loaded = this.statePath && existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, "utf8")) as PersistedState) : undefined;
     const discoveryState = loaded?.discovery ?? { namespaces: {}, services: {} };
@@ -234,6 +239,24 @@ export class LocalControlPlane {
     this.counts = { calls: {}, errors: {}, total: 0 };
     this.writeLog = [];
     this.scopeCounts = {};
+    if (this.authorizationLog) this.authorizationLog = [];
+  }
+
+  /** Every call since the last reset with what IAM would be asked for it (only with `recordAuthorizations`). */
+  authorizations(): AuthorizedCall[] {
+    if (!this.authorizationLog) throw new Error("start the control plane with recordAuthorizations to record authorizations");
+    return [...this.authorizationLog];
+  }
+
+  /** What IAM would be asked for a call, from the state before it runs; undefined when not recording. */
+  private authorizing(service: ServiceName, operation: string, input: Parameters<typeof authorizationRequests>[3]): AuthorizationRequest[] | undefined {
+    if (!this.authorizationLog) return undefined;
+    const world = { region: this.region, account: this.account, ecs: this.ecs.state, ssm: this.ssm.state, discovery: this.discovery.state, s3: this.s3.state };
+    return authorizationRequests(world, service, operation, input);
+  }
+
+  private recordAuthorization(principal: string, service: ServiceName, operation: string, requests: AuthorizationRequest[] | undefined, ok: boolean): void {
+    if (requests) this.authorizationLog?.push({ principal, service, operation, requests, ok });
   }
 
   /**
@@ -281,12 +304,13 @@ export class LocalControlPlane {
     if (url.pathname.startsWith("/_local/")) return this.admin(req.method ?? "GET", url, body, res);
     const scope = signingScope(req, url);
     this.scopeCounts[scope] = (this.scopeCounts[scope] ?? 0) + 1;
+    const principal = scope.split("/")[0]!;
     const target = req.headers["x-amz-target"];
-    if (req.method === "POST" && url.pathname === "/" && typeof target === "string") return this.json(target, body, res);
-    return this.s3Request(req, url, body, res);
+    if (req.method === "POST" && url.pathname === "/" && typeof target === "string") return this.json(target, body, res, principal);
+    return this.s3Request(req, url, body, res, principal);
   }
 
-  private async json(target: string, body: Buffer, res: ServerResponse): Promise<void> {
+  private async json(target: string, body: Buffer, res: ServerResponse, principal: string): Promise<void> {
     const requestId = randomUUID();
     const [prefix, action = ""] = target.split(".");
     const service = TARGETS[prefix ?? ""];
@@ -301,6 +325,7 @@ export class LocalControlPlane {
     if (!service) return send(400, { __type: "UnknownOperationException", message: `Unknown target ${target}` }, "UnknownOperationException");
     if (this.faults.settings.latencyMs > 0) await sleep(this.faults.settings.latencyMs);
     let input: Record<string, unknown> = {};
+    let requests: AuthorizationRequest[] | undefined;
     try {
       try {
         input = body.length === 0 ? {} : (JSON.parse(body.toString("utf8")) as Record<string, unknown>);
@@ -309,6 +334,7 @@ export class LocalControlPlane {
       }
       const fault = this.faults.check(service, action);
       if (fault) throw fault;
+      requests = this.authorizing(service, action, input);
       const result = service === "ecs" ? this.ecs.handle(action, input) : service === "ssm" ? this.ssm.handle(action, input) : this.discovery.handle(action, input);
       if (action === "ListTasks") {
         const r = result as { taskArns: string[] };
@@ -316,16 +342,18 @@ export class LocalControlPlane {
       }
       this.count(service, action);
       this.recordWrite(service, action, input, true);
+      this.recordAuthorization(principal, service, action, requests, true);
       send(200, result);
     } catch (e) {
       const err = e instanceof AwsError ? e : new AwsError(service === "ecs" ? "ServerException" : service === "ssm" ? "InternalServerError" : "InternalFailure", String(e), 500);
       this.count(service, action, err.code);
       this.recordWrite(service, action, input, false);
+      this.recordAuthorization(principal, service, action, requests, false);
       send(err.status, { __type: err.code, message: err.message }, err.code);
     }
   }
 
-  private async s3Request(req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse): Promise<void> {
+  private async s3Request(req: IncomingMessage, url: URL, body: Buffer, res: ServerResponse, principal: string): Promise<void> {
     const requestId = randomUUID().replace(/-/g, "").slice(0, 16).toUpperCase();
     const [bucket = "", ...rest] = url.pathname.slice(1).split("/");
     const request = {
@@ -338,9 +366,11 @@ export class LocalControlPlane {
     };
     const action = s3Action(request);
     if (this.faults.settings.latencyMs > 0) await sleep(this.faults.settings.latencyMs);
+    let requests: AuthorizationRequest[] | undefined;
     try {
       const fault = this.faults.check("s3", action);
       if (fault) throw fault;
+      requests = this.authorizing("s3", action, request);
       let out: ReturnType<typeof this.s3.handle>;
       try {
         out = this.s3.handle(request);
@@ -350,11 +380,13 @@ export class LocalControlPlane {
         throw e;
       }
       this.count("s3", action);
+      this.recordAuthorization(principal, "s3", action, requests, true);
       res.writeHead(out.status, { "x-amz-request-id": requestId, ...out.headers });
       res.end(request.method === "HEAD" ? undefined : out.body);
     } catch (e) {
       const err = e instanceof AwsError ? e : new AwsError("InternalError", String(e), 500);
       this.count("s3", action, err.code);
+      this.recordAuthorization(principal, "s3", action, requests, false);
       res.writeHead(err.status, { "content-type": "application/xml", "x-amz-request-id": requestId });
       // HEAD answers carry no body; the SDK names the error from the status.
       res.end(request.method === "HEAD" ? undefined : s3ErrorXml(err, requestId));

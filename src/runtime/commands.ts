@@ -111,18 +111,21 @@ export async function statusCommand(opts: AwsOptions & { name?: string; now?: Da
   const { ssm } = reconcilerFor(opts);
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const now = opts.now ?? new Date();
-  const params = await ssm.listByPath(prefix);
+  // Names from metadata, values of the statuses only: status never decrypts a spec.
   const stacks = new Map<string, { spec: boolean; status?: StackStatus }>();
-  for (const p of params) {
+  const statusNames: string[] = [];
+  for (const p of await ssm.describeByPath(prefix)) {
     const m = /\/([^/]+)\/(spec|status)$/.exec(p.Name ?? "");
     if (!m || (opts.name && m[1] !== opts.name)) continue;
     const entry = stacks.get(m[1]!) ?? { spec: false };
     if (m[2] === "spec") entry.spec = true;
-    else {
-      const status = parseStatus(p.Value);
-      if (status) entry.status = status;
-    }
+    else statusNames.push(p.Name!);
     stacks.set(m[1]!, entry);
+  }
+  for (const [name, p] of await ssm.getMany(statusNames)) {
+    const status = parseStatus(p.Value);
+    const stack = /\/([^/]+)\/status$/.exec(name)?.[1];
+    if (status && stack) stacks.get(stack)!.status = status;
   }
   if (stacks.size === 0) {
     print(opts.name ? `no stack ${opts.name} under ${prefix}\n` : `no stacks under ${prefix}\n`);
@@ -152,7 +155,7 @@ export async function statusCommand(opts: AwsOptions & { name?: string; now?: Da
 }
 
 /** `lokistack spec put -f FILE`: validate, then write the spec parameter. */
-export async function specPutCommand(opts: AwsOptions & { file: string; secure?: boolean }, print: Print): Promise<number> {
+export async function specPutCommand(opts: AwsOptions & { file: string; secure?: boolean; kmsKey?: string }, print: Print): Promise<number> {
   const text = readFileSync(opts.file, "utf8");
   const result = validateText(text);
   for (const w of result.warnings) print(`warning: ${formatIssue(w)}\n`);
@@ -162,7 +165,7 @@ export async function specPutCommand(opts: AwsOptions & { file: string; secure?:
   }
   const { ssm } = reconcilerFor(opts);
   const name = `${opts.prefix ?? DEFAULT_PREFIX}/${result.stack.name}/spec`;
-  const version = await ssm.put(name, text, opts.secure ? "SecureString" : "String");
+  const version = await ssm.put(name, text, opts.secure || opts.kmsKey ? "SecureString" : "String", opts.kmsKey);
   print(`${name}: version ${version}\n`);
   return 0;
 }

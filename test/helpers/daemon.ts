@@ -1,12 +1,17 @@
 // What the daemon-level tests share: a control plane seeded with the demo
-// stack and the lease bucket, polling on a count, and the demo's readiness.
+// stack and the lease bucket, polling on a count, the demo's readiness, and
+// the operator run as a real process.
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { CreateClusterCommand } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { parseStatus } from "../../src/controllers/status.ts";
 import { harness, type Harness } from "./local.ts";
-import { example } from "./operator.ts";
+import { example, type LogLine } from "./operator.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** A running control plane with the cluster, namespace and lease bucket, and the demo spec put. */
 export async function seeded(spec = example("demo")): Promise<Harness> {
@@ -31,3 +36,32 @@ export async function until<T>(probe: () => T | undefined | false | Promise<T | 
 /** Whether the demo stack's latest status says Ready. */
 export const ready = (h: Harness): boolean =>
   parseStatus(h.cp.ssm.state.parameters["/lokistack/demo/status"]?.versions.at(-1)?.value)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  logs: LogLine[];
+  exited: Promise<number | null>;
+}
+
+/**
+ * `lokistack run` as its own process against `endpoint`, with a 2-second lease, a resync every second
+ * and its JSON log lines parsed; `env` adds to the environment (credentials, for one).
+ */
+export function operatorProcess(endpoint: string, name: string, options: { lease?: string; env?: Record<string, string> } = {}): OperatorProcess {
+  const lease = options.lease ?? "s3://lokistack-operator/leader";
+  const child = spawn(
+    process.execPath,
+    [`${root}bin/lokistack.js`, "run", "--endpoint", endpoint, "--lease", lease, "--lease-duration", "2000", "--resync", "* * * * * *", "--watch-interval", "500", "--port", "0", "--host", "127.0.0.1"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_FORMAT: "json", ECS_TASK_ID: name, ...options.env } },
+  );
+  const logs: LogLine[] = [];
+  let buffer = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buffer += d.toString();
+    const lines = buffer.split("\n");
+    buffer = lines.pop()!;
+    for (const l of lines) if (l.startsWith("{")) logs.push(JSON.parse(l) as LogLine);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, logs, exited };
+}

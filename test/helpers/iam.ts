@@ -1,7 +1,8 @@
 // A small IAM policy evaluator for the subset the operator's template uses:
 // Allow and Deny statements; Action and Resource with * and ? wildcards;
 // conditions StringEquals, StringLike, ArnEquals, ArnLike (and their
-// IfExists forms) and Null, each key ANDed and each value ORed. An explicit
+// IfExists forms, and ForAllValues:/ForAnyValue: for multivalued keys such as
+// aws:TagKeys) and Null, each key ANDed and each value ORed. An explicit
 // Deny wins; otherwise a request needs an Allow whose every condition holds,
 // and a condition on a key the request does not carry fails (IAM policy
 // evaluation logic, "Condition element" and "...IfExists"). Tests only.
@@ -36,12 +37,15 @@ export function wildcard(pattern: string, value: string, ignoreCase = false): bo
   return re.test(value);
 }
 
-function conditionHolds(operator: string, key: string, expected: string[], context: Record<string, string | string[]>): boolean {
+function conditionHolds(qualified: string, key: string, expected: string[], context: Record<string, string | string[]>): boolean {
   const present = key in context;
+  const [set, operator] = qualified.includes(":") ? (qualified.split(":") as [string, string]) : [undefined, qualified];
+  if (set !== undefined && set !== "ForAllValues" && set !== "ForAnyValue") throw new Error(`condition set operator ${set} is not modelled`);
   if (operator === "Null") return expected.some((e) => (e === "true") === !present);
   const ifExists = operator.endsWith("IfExists");
   const op = ifExists ? operator.slice(0, -"IfExists".length) : operator;
-  if (!present) return ifExists;
+  // ForAllValues holds for a key the request lacks (every one of no values matches): IAM's documented trap.
+  if (!present) return ifExists || set === "ForAllValues";
   const values = list(context[key]!);
   const match = (pattern: string, value: string) => {
     switch (op) {
@@ -55,6 +59,7 @@ function conditionHolds(operator: string, key: string, expected: string[], conte
         throw new Error(`condition operator ${operator} is not modelled`);
     }
   };
+  if (set === "ForAllValues") return values.every((v) => expected.some((e) => match(e, v)));
   return values.some((v) => expected.some((e) => match(e, v)));
 }
 

@@ -138,7 +138,7 @@ export async function checkedPass(op: OperatorHarness, options: Partial<PassOpti
 }
 
 /** Live tasks for a unit in the simulator: its service's tasks and any task of its family. */
-export function runningTasksOf(op: OperatorHarness, unit: string): number {
+export function runningTasksOf(op: Pick<Harness, "cp">, unit: string): number {
   return Object.values(op.cp.ecs.state.tasks).filter((t) => (t.group === `service:${unit}` || t.family === unit) && t.lastStatus === "RUNNING").length;
 }
 
@@ -147,7 +147,7 @@ export function runningTasksOf(op: OperatorHarness, unit: string): number {
  * monolithic) task and at most one running task per ingester ordinal. `allow`
  * names units allowed a second task (a rogue one injected since the last pass).
  */
-export function checkInvariants(op: OperatorHarness, stack: string, allow: ReadonlySet<string> = new Set()): void {
+export function checkInvariants(op: Pick<Harness, "cp">, stack: string, allow: ReadonlySet<string> = new Set()): void {
   const units = new Set(Object.values(op.cp.ecs.state.tasks).map((t) => (t.group.startsWith("service:") ? t.group.slice(8) : t.family)));
   for (const unit of units) {
     if (!unit.startsWith(`${stack}-`)) continue;

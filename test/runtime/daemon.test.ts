@@ -1,17 +1,13 @@
 // The daemon in process and as real processes: schedule, spec watch, health,
 // metrics, leader election between two replicas, and graceful shutdown.
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
 import { parseStatus } from "../../src/controllers/status.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { createOperator } from "../../src/runtime/operator.ts";
-import { ready, seeded, until } from "../helpers/daemon.ts";
+import { operatorProcess, ready, seeded, until } from "../helpers/daemon.ts";
 import { example, logSink, type LogLine } from "../helpers/operator.ts";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
-
-const root = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("daemon in process", () => {
   it("converges on its schedule, reacts to a spec change at once, serves health and metrics, stops cleanly", async () => {
@@ -89,24 +85,6 @@ describe("daemon with a broken stack beside a healthy one", () => {
     await op.daemon.stop();
   });
 });
-
-function operatorProcess(endpoint: string, name: string): { child: ChildProcess; logs: LogLine[]; exited: Promise<number | null> } {
-  const child = spawn(
-    process.execPath,
-    [`${root}bin/lokistack.js`, "run", "--endpoint", endpoint, "--lease", "s3://lokistack-operator/leader", "--lease-duration", "2000", "--resync", "* * * * * *", "--watch-interval", "500", "--port", "0", "--host", "127.0.0.1"],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_FORMAT: "json", ECS_TASK_ID: name } },
-  );
-  const logs: LogLine[] = [];
-  let buffer = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buffer += d.toString();
-    const lines = buffer.split("\n");
-    buffer = lines.pop()!;
-    for (const l of lines) if (l.startsWith("{")) logs.push(JSON.parse(l) as LogLine);
-  });
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, logs, exited };
-}
 
 describe("two operator processes against one control plane", () => {
   it("only the lease holder writes; after SIGKILL the other takes over within about a lease period, without duplicates", async () => {

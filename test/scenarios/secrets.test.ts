@@ -4,7 +4,7 @@
 // is meant to be invalid), and the test looks for it everywhere the operator
 // writes or prints. It may appear only in the spec itself and in the stack's
 // config parameters, which are SecureString like the spec.
-import { GetParameterCommand } from "@aws-sdk/client-ssm";
+import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { parseStatus } from "../../src/controllers/status.ts";
@@ -202,6 +202,23 @@ describe("a spec that becomes a SecureString", () => {
     expect(r.results[0]!.drifts.map((d) => d.kind === "ConfigChanged" && d.state)).toEqual(Array(6).fill("plaintext"));
     const configs = Object.entries(op.cp.ssm.state.parameters).filter(([name]) => name.startsWith("/lokistack/demo/config/"));
     expect(configs.map(([, p]) => p.versions.at(-1)!.type)).toEqual(Array(6).fill("SecureString"));
+    expect((await checkedPass(op)).results[0]!.drifts).toEqual([]);
+  });
+});
+
+describe("a SecureString spec under a customer managed key", () => {
+  it("keeps its config parameters under the same key, and follows the spec to a new key", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    const keys = ["1111aaaa-11aa-11aa-11aa-111111111111", "2222bbbb-22bb-22bb-22bb-222222222222"].map((id) => `arn:aws:kms:us-east-1:123456789012:key/${id}`);
+    const configKeys = () => Object.values(op.cp.ssm.state.parameters).filter((p) => p.name.startsWith("/lokistack/demo/config/")).map((p) => p.versions.at(-1)!.keyId);
+    await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo"), Type: "SecureString", KeyId: keys[0], Overwrite: true }));
+    await converge(op, "demo");
+    expect(configKeys()).toEqual(Array(6).fill(keys[0]));
+    await op.ssm.send(new PutParameterCommand({ Name: "/lokistack/demo/spec", Value: example("demo"), Type: "SecureString", KeyId: keys[1], Overwrite: true }));
+    const r = await checkedPass(op);
+    expect(r.results[0]!.drifts.filter((d) => d.kind === "ConfigChanged")).toHaveLength(6);
+    expect(configKeys()).toEqual(Array(6).fill(keys[1]));
     expect((await checkedPass(op)).results[0]!.drifts).toEqual([]);
   });
 });
