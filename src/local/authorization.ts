@@ -271,8 +271,12 @@ function s3Requests(world: World, operation: string, call: S3Call): Authorizatio
     case "ListObjects":
     case "ListObjectsV2":
     case "HeadBucket": {
-      const prefix = call.query.get("prefix");
-      return [{ action: "s3:ListBucket", resource: bucket, context: prefix !== null ? { "s3:prefix": prefix } : {} }];
+      const listing: ConditionContext = {};
+      for (const [param, key] of [["prefix", "s3:prefix"], ["delimiter", "s3:delimiter"], ["max-keys", "s3:max-keys"]] as const) {
+        const value = call.query.get(param);
+        if (value !== null) listing[key] = value;
+      }
+      return [{ action: "s3:ListBucket", resource: bucket, context: listing }];
     }
     default:
       return [{ action: `s3:${operation}`, resource: bucket, context: {} }];

@@ -1,5 +1,8 @@
 // An S3 REST subset with path-style addressing and conditional writes, enough
-// for the operator's lease and for any S3 client pointed at the control plane.
+// for the operator's lease and for the object store clients Loki uses: listings
+// with a delimiter (CommonPrefixes), both list versions, URL-encoded listings,
+// ranged reads and aws-chunked uploads, each answered as the S3 API reference
+// describes them.
 import { createHash } from "node:crypto";
 import { AwsError } from "./errors.ts";
 
@@ -50,6 +53,7 @@ export function s3Action(req: Pick<S3Request, "method" | "bucket" | "key" | "que
     if (req.method === "PUT") return "CreateBucket";
     if (req.method === "HEAD") return "HeadBucket";
     if (req.method === "DELETE") return "DeleteBucket";
+    if (req.method === "GET" && req.query.has("location")) return "GetBucketLocation";
     if (req.method === "GET") return req.query.get("list-type") === "2" ? "ListObjectsV2" : "ListObjects";
   }
   return { PUT: "PutObject", GET: "GetObject", HEAD: "HeadObject", DELETE: "DeleteObject" }[req.method] ?? `${req.method}Object`;
@@ -71,6 +75,9 @@ export class S3Service {
     switch (action) {
       case "HeadBucket":
         return { status: 200, headers: { "x-amz-bucket-region": "us-east-1" } };
+      case "GetBucketLocation":
+        // us-east-1 answers an empty LocationConstraint (S3 API reference, GetBucketLocation).
+        return { status: 200, headers: { "content-type": "application/xml" }, body: `<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>` };
       case "DeleteBucket":
         if (Object.keys(bucket.objects).length > 0) {
           throw new AwsError("BucketNotEmpty", "The bucket you tried to delete is not empty", 409, { BucketName: req.bucket });
@@ -78,21 +85,26 @@ export class S3Service {
         delete this.state.buckets[req.bucket];
         return { status: 204, headers: {} };
       case "ListObjectsV2":
-        return this.list(req, bucket.objects);
+      case "ListObjects":
+        return this.list(req, bucket.objects, action === "ListObjectsV2");
       case "PutObject":
         return this.put(req, bucket.objects);
       case "GetObject":
       case "HeadObject": {
         const obj = bucket.objects[req.key];
         if (!obj) throw new AwsError("NoSuchKey", "The specified key does not exist.", 404, { Key: req.key });
-        const body = Buffer.from(obj.body, "base64");
+        const whole = Buffer.from(obj.body, "base64");
+        const range = byteRange(header(req, "range"), whole.length);
+        const body = range ? whole.subarray(range.start, range.end + 1) : whole;
         return {
-          status: 200,
+          status: range ? 206 : 200,
           headers: {
             etag: obj.etag,
             "last-modified": httpDate(obj.lastModified),
             "content-type": obj.contentType,
             "content-length": String(body.length),
+            "accept-ranges": "bytes",
+            ...(range ? { "content-range": `bytes ${range.start}-${range.end}/${whole.length}` } : {}),
           },
           ...(action === "GetObject" ? { body } : {}),
         };
@@ -138,9 +150,10 @@ export class S3Service {
       if (!existing) throw new AwsError("NoSuchKey", "The specified key does not exist.", 404, { Key: req.key });
       if (ifMatch !== existing.etag) throw new AwsError("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", 412, { Condition: "If-Match" });
     }
-    const etag = `"${createHash("md5").update(req.body).digest("hex")}"`;
+    const body = decodeAwsChunked(req);
+    const etag = `"${createHash("md5").update(body).digest("hex")}"`;
     objects[req.key] = {
-      body: req.body.toString("base64"),
+      body: body.toString("base64"),
       etag,
       lastModified: this.now(),
       contentType: header(req, "content-type") ?? "application/octet-stream",
@@ -148,25 +161,94 @@ export class S3Service {
     return { status: 200, headers: { etag } };
   }
 
-  private list(req: S3Request, objects: Record<string, S3Object>): S3Response {
-    const prefix = req.query.get("prefix") ?? "";
-    const max = Math.min(Number(req.query.get("max-keys") ?? 1000), 1000);
-    const after = req.query.get("continuation-token")
-      ? Buffer.from(req.query.get("continuation-token")!, "base64url").toString("utf8")
-      : (req.query.get("start-after") ?? "");
-    const keys = Object.keys(objects)
-      .filter((k) => k.startsWith(prefix) && k > after)
-      .sort();
-    const page = keys.slice(0, max);
-    const truncated = keys.length > page.length;
-    const contents = page
-      .map((k) => {
-        const o = objects[k]!;
-        return `<Contents><Key>${xmlEscape(k)}</Key><LastModified>${isoDate(o.lastModified)}</LastModified><ETag>${xmlEscape(o.etag)}</ETag><Size>${Buffer.from(o.body, "base64").length}</Size><StorageClass>STANDARD</StorageClass></Contents>`;
-      })
-      .join("");
-    const next = truncated ? `<NextContinuationToken>${Buffer.from(page.at(-1)!).toString("base64url")}</NextContinuationToken>` : "";
-    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xmlEscape(req.bucket)}</Name><Prefix>${xmlEscape(prefix)}</Prefix><KeyCount>${page.length}</KeyCount><MaxKeys>${max}</MaxKeys><IsTruncated>${truncated}</IsTruncated>${contents}${next}</ListBucketResult>`;
+  /**
+   * ListObjectsV2 (`list-type=2`: continuation-token, start-after, KeyCount) and ListObjects
+   * (marker, NextMarker). With a delimiter, keys that share the text between the prefix and the
+   * delimiter's first occurrence after it roll up into one CommonPrefixes entry, which counts once
+   * against max-keys. With `encoding-type=url`, keys, prefixes, the delimiter and StartAfter come
+   * back URL-encoded (S3 API reference, ListObjectsV2 and ListObjects).
+   */
+  private list(req: S3Request, objects: Record<string, S3Object>, v2: boolean): S3Response {
+    const q = req.query;
+    const prefix = q.get("prefix") ?? "";
+    const delimiter = q.get("delimiter") || undefined;
+    const max = Math.max(0, Math.min(Number(q.get("max-keys") ?? 1000), 1000));
+    const url = q.get("encoding-type") === "url";
+    if (q.has("encoding-type") && !url) throw new AwsError("InvalidArgument", "Invalid Encoding Method specified in Request", 400, { ArgumentName: "encoding-type" });
+    const token = q.get("continuation-token");
+    const after = v2 ? (token ? Buffer.from(token, "base64url").toString("utf8") : (q.get("start-after") ?? "")) : (q.get("marker") ?? "");
+    const enc = (v: string) => xmlEscape(url ? encodeURIComponent(v) : v);
+
+    const contents: string[] = [];
+    const prefixes: string[] = [];
+    let last: string | undefined;
+    let truncated = false;
+    for (const key of Object.keys(objects).filter((k) => k.startsWith(prefix) && k > after).sort()) {
+      const cut = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
+      const rolled = cut >= 0 ? key.slice(0, cut + delimiter!.length) : undefined;
+      // Keys under a common prefix already returned (or the one a page ended on) are not returned again.
+      if (rolled !== undefined && (rolled === prefixes.at(-1) || rolled === after)) continue;
+      if (contents.length + prefixes.length >= max) {
+        truncated = true;
+        break;
+      }
+      if (rolled !== undefined) prefixes.push(rolled);
+      else {
+        const o = objects[key]!;
+        contents.push(`<Contents><Key>${enc(key)}</Key><LastModified>${isoDate(o.lastModified)}</LastModified><ETag>${xmlEscape(o.etag)}</ETag><Size>${Buffer.from(o.body, "base64").length}</Size><StorageClass>STANDARD</StorageClass></Contents>`);
+      }
+      last = rolled ?? key;
+    }
+    const element = (name: string, value: string | undefined, encode = false) => (value === undefined ? "" : `<${name}>${encode ? enc(value) : xmlEscape(value)}</${name}>`);
+    const common = prefixes.map((p) => `<CommonPrefixes><Prefix>${enc(p)}</Prefix></CommonPrefixes>`).join("");
+    const paging = v2
+      ? `${element("KeyCount", String(contents.length + prefixes.length))}${element("ContinuationToken", token ?? undefined)}${truncated ? element("NextContinuationToken", Buffer.from(last!).toString("base64url")) : ""}${element("StartAfter", q.get("start-after") ?? undefined, true)}`
+      : // NextMarker only with a delimiter; without one the client continues from the last key.
+        `${element("Marker", q.get("marker") ?? "", true)}${truncated && delimiter ? element("NextMarker", last, true) : ""}`;
+    const body =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>${xmlEscape(req.bucket)}</Name>${element("Prefix", prefix, true)}` +
+      `${element("Delimiter", delimiter, true)}<MaxKeys>${max}</MaxKeys>${url ? "<EncodingType>url</EncodingType>" : ""}<IsTruncated>${truncated}</IsTruncated>${paging}${contents.join("")}${common}</ListBucketResult>`;
     return { status: 200, headers: { "content-type": "application/xml" }, body };
   }
+}
+
+/**
+ * `Range: bytes=first-last`, `bytes=first-` or `bytes=-suffix`, clamped to the object; undefined for
+ * no (or an unparsable) Range, which S3 answers with the whole object. A first byte past the end is
+ * 416 InvalidRange.
+ */
+function byteRange(value: string | undefined, size: number): { start: number; end: number } | undefined {
+  const m = value === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  const [start, end] = m[1] === "" ? [Math.max(0, size - Number(m[2])), size - 1] : [Number(m[1]), m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)];
+  if (start >= size || start > end) throw new AwsError("InvalidRange", "The requested range is not satisfiable", 416, { RangeRequested: value!, ActualObjectSize: String(size) });
+  return { start, end };
+}
+
+/**
+ * The payload of an upload sent with `aws-chunked` content encoding (x-amz-content-sha256
+ * STREAMING-…, as SDKs send streams with a chunk signature or a checksum trailer): chunks of
+ * `<hex size>[;chunk-signature=…]\r\n<data>\r\n`, a last chunk of size 0, then optional trailers
+ * (S3 API reference, "Signature Calculations for the Authorization Header: Transferring Payload in
+ * Multiple Chunks"). Any other body is the payload itself.
+ */
+function decodeAwsChunked(req: S3Request): Buffer {
+  const mode = header(req, "x-amz-content-sha256") ?? "";
+  const encoding = header(req, "content-encoding") ?? "";
+  if (!mode.startsWith("STREAMING-") && !encoding.split(",").some((e) => e.trim() === "aws-chunked")) return req.body;
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (;;) {
+    const eol = req.body.indexOf("\r\n", at);
+    if (eol < 0) throw new AwsError("IncompleteBody", "The request body terminated unexpectedly", 400);
+    const size = parseInt(req.body.subarray(at, eol).toString("latin1").split(";")[0]!, 16);
+    if (!Number.isFinite(size)) throw new AwsError("IncompleteBody", "The request body terminated unexpectedly", 400);
+    if (size === 0) break;
+    parts.push(req.body.subarray(eol + 2, eol + 2 + size));
+    at = eol + 2 + size + 2;
+  }
+  const body = Buffer.concat(parts);
+  const declared = header(req, "x-amz-decoded-content-length");
+  if (declared !== undefined && Number(declared) !== body.length) throw new AwsError("IncompleteBody", "The request body terminated unexpectedly", 400);
+  return body;
 }

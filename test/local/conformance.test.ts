@@ -24,10 +24,14 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
+  GetBucketLocationCommand,
   HeadObjectCommand,
+  ListObjectsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  type S3Client,
 } from "@aws-sdk/client-s3";
+import { Readable } from "node:stream";
 import {
   DeleteParameterCommand,
   GetParameterCommand,
@@ -317,6 +321,88 @@ describe("S3", () => {
     await s3.send(new DeleteObjectCommand({ Bucket: "leases", Key: "op/lease.json" }));
     expect((await rejection(s3.send(new HeadObjectCommand({ Bucket: "leases", Key: "op/lease.json" })))).$metadata?.httpStatusCode).toBe(404);
     expect((await rejection(s3.send(new GetObjectCommand({ Bucket: "nope", Key: "x" })))).name).toBe("NoSuchBucket");
+  });
+
+  // The shapes Loki's object store client writes: a TSDB table per period and tenant,
+  // chunk keys with ':' in them.
+  const lokiKeys = ["index/index_19700/fake/1700000000-compactor-1.tsdb.gz", "index/index_19700/fake/1700000100-ingester-0.tsdb.gz", "index/index_19701/fake/1700086400-ingester-0.tsdb.gz", "index/delete_requests/delete_requests.gz", "index/README.txt", "fake/8f1c2b3a4d5e6f70:18b0c0a0b00:18b0c0a4e88:a1b2c3d4", "loki_cluster_seed.json"];
+  const bucketWithLokiKeys = async (): Promise<S3Client> => {
+    const { s3 } = await harness();
+    await s3.send(new CreateBucketCommand({ Bucket: "chunks" }));
+    for (const Key of lokiKeys) await s3.send(new PutObjectCommand({ Bucket: "chunks", Key, Body: `body of ${Key}` }));
+    return s3;
+  };
+
+  it("rolls keys up into CommonPrefixes at the delimiter, each counted once against MaxKeys", async () => {
+    const s3 = await bucketWithLokiKeys();
+    const tables = await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Prefix: "index/", Delimiter: "/" }));
+    expect(tables.CommonPrefixes!.map((p) => p.Prefix)).toEqual(["index/delete_requests/", "index/index_19700/", "index/index_19701/"]);
+    expect(tables.Contents!.map((o) => o.Key)).toEqual(["index/README.txt"]);
+    expect(tables).toMatchObject({ KeyCount: 4, Delimiter: "/", Prefix: "index/", IsTruncated: false });
+    const tenants = await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Prefix: "index/index_19700/", Delimiter: "/" }));
+    expect(tenants.CommonPrefixes!.map((p) => p.Prefix)).toEqual(["index/index_19700/fake/"]);
+    expect(tenants.Contents).toBeUndefined();
+    const top = await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Delimiter: "/" }));
+    expect(top.CommonPrefixes!.map((p) => p.Prefix)).toEqual(["fake/", "index/"]);
+    expect(top.Contents!.map((o) => o.Key)).toEqual(["loki_cluster_seed.json"]);
+  });
+
+  it("pages one entry at a time through keys and common prefixes alike, each exactly once (V2 tokens and V1 markers)", async () => {
+    const s3 = await bucketWithLokiKeys();
+    const v2: string[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Prefix: "index/", Delimiter: "/", MaxKeys: 1, ContinuationToken }));
+      expect(page.KeyCount).toBe(1);
+      v2.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix!), ...(page.Contents ?? []).map((o) => o.Key!));
+      ContinuationToken = page.NextContinuationToken;
+      expect(Boolean(ContinuationToken)).toBe(page.IsTruncated);
+    } while (ContinuationToken);
+    expect(v2).toEqual(["index/README.txt", "index/delete_requests/", "index/index_19700/", "index/index_19701/"]);
+    const v1: string[] = [];
+    let Marker: string | undefined;
+    for (;;) {
+      const page = await s3.send(new ListObjectsCommand({ Bucket: "chunks", Prefix: "index/", Delimiter: "/", MaxKeys: 2, Marker }));
+      v1.push(...(page.CommonPrefixes ?? []).map((p) => p.Prefix!), ...(page.Contents ?? []).map((o) => o.Key!));
+      if (!page.IsTruncated) break;
+      Marker = page.NextMarker;
+    }
+    expect(v1.sort()).toEqual([...v2].sort());
+    const all = await s3.send(new ListObjectsV2Command({ Bucket: "chunks", StartAfter: "index/index_19701/" }));
+    expect(all.Contents!.map((o) => o.Key)).toEqual(["index/index_19701/fake/1700086400-ingester-0.tsdb.gz", "loki_cluster_seed.json"]);
+  });
+
+  it("stores and lists keys with ':' unchanged, URL-encodes listings on request, and serves byte ranges", async () => {
+    const s3 = await bucketWithLokiKeys();
+    const chunk = "fake/8f1c2b3a4d5e6f70:18b0c0a0b00:18b0c0a4e88:a1b2c3d4";
+    expect(await (await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: chunk }))).Body!.transformToString()).toBe(`body of ${chunk}`);
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Prefix: "fake/" }))).Contents!.map((o) => o.Key)).toEqual([chunk]);
+    const { protocol, hostname, port } = await s3.config.endpoint!();
+    const raw = await (await fetch(`${protocol}//${hostname}:${port}/chunks?list-type=2&prefix=fake%2F&encoding-type=url`)).text();
+    expect(raw).toContain(`<Key>${encodeURIComponent(chunk)}</Key>`);
+    expect(raw).toContain("<EncodingType>url</EncodingType>");
+    const part = await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: chunk, Range: "bytes=0-6" }));
+    expect(await part.Body!.transformToString()).toBe("body of");
+    expect(part.ContentRange).toBe(`bytes 0-6/${`body of ${chunk}`.length}`);
+    const tail = await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: chunk, Range: "bytes=-8" }));
+    expect(await tail.Body!.transformToString()).toBe("a1b2c3d4");
+    expect((await rejection(s3.send(new GetObjectCommand({ Bucket: "chunks", Key: chunk, Range: "bytes=9999-" })))).$metadata?.httpStatusCode).toBe(416);
+    expect((await s3.send(new GetBucketLocationCommand({ Bucket: "chunks" }))).LocationConstraint).toBeUndefined();
+  });
+
+  it("stores the payload of a streamed upload, not its aws-chunked framing", async () => {
+    const s3 = await bucketWithLokiKeys();
+    // The SDK sends a stream as aws-chunked with a CRC32 trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER);
+    // minio-go, Loki's client, signs each chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD).
+    const signed = ["5;chunk-signature=" + "a".repeat(64), "hello", "3;chunk-signature=" + "b".repeat(64), " s3", "0;chunk-signature=" + "c".repeat(64), "", ""].join("\r\n");
+    const { protocol, hostname, port } = await s3.config.endpoint!();
+    const put = await fetch(`${protocol}//${hostname}:${port}/chunks/signed`, { method: "PUT", body: signed, headers: { "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "content-encoding": "aws-chunked", "x-amz-decoded-content-length": "8" } });
+    expect(put.status).toBe(200);
+    expect(await (await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: "signed" }))).Body!.transformToString()).toBe("hello s3");
+    const payload = Buffer.from("x".repeat(70_000) + "end");
+    await s3.send(new PutObjectCommand({ Bucket: "chunks", Key: "streamed", Body: Readable.from([payload.subarray(0, 40_000), payload.subarray(40_000)]), ContentLength: payload.length }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: "streamed" }));
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(payload)).toBe(true);
   });
 });
 
