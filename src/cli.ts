@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { stringify } from "yaml";
 import { localEndpointMessage, RegionError, resolveRegion } from "./aws/clients.ts";
-import { runLocal, SeedError } from "./local/run.ts";
+import { runLocal, SeedError } from "./runtime/local.ts";
 import { formatIssue, type Issue } from "./resources/issues.ts";
 import { DEFAULT_PREFIX, render } from "./resources/render.ts";
 import { validateText, type ValidationResult } from "./resources/validate.ts";

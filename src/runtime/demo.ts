@@ -9,7 +9,7 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { parseStatus } from "../controllers/status.ts";
 import { startLocalControlPlane, type LocalControlPlane } from "../local/control-plane.ts";
-import { seedStack } from "../local/run.ts";
+import { seedStack } from "./local.ts";
 import { createLogger } from "./logger.ts";
 import { createOperator, type Operator } from "./operator.ts";
 

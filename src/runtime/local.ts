@@ -9,7 +9,7 @@ import { DEFAULT_PREFIX, desiredUnits } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
 import { validateText } from "../resources/validate.ts";
 import { formatIssue } from "../resources/issues.ts";
-import { startLocalControlPlane, type LocalControlPlane } from "./control-plane.ts";
+import { startLocalControlPlane, type LocalControlPlane } from "../local/control-plane.ts";
 
 export interface LocalOptions {
   port: number;
