@@ -15,11 +15,11 @@
 //
 // The local control plane records these per call so a test can evaluate them
 // against a policy. Nothing is enforced here.
-import type { EcsState } from "./ecs/model.ts";
-import type { DiscoveryState } from "./servicediscovery.ts";
-import type { S3State } from "./s3.ts";
-import type { SsmState } from "./ssm.ts";
+import { lastSegment, type EcsService } from "./ecs/ecs.ts";
 import type { ServiceName } from "./faults.ts";
+import { header, type S3Request, type S3Service } from "./s3.ts";
+import type { DiscoveryService } from "./servicediscovery.ts";
+import { underPath, type SsmService } from "./ssm.ts";
 
 export type ConditionContext = Record<string, string | string[]>;
 
@@ -49,24 +49,26 @@ export interface AuthorizedCall {
 export interface World {
   region: string;
   account: string;
-  ecs: EcsState;
-  ssm: SsmState;
-  discovery: DiscoveryState;
-  s3: S3State;
+  ecs: EcsService;
+  ssm: SsmService;
+  discovery: DiscoveryService;
+  s3: S3Service;
 }
 
-export interface S3Call {
-  bucket: string;
-  key: string;
-  query: URLSearchParams;
-  headers: Record<string, string | string[] | undefined>;
-}
+export type S3Call = Pick<S3Request, "bucket" | "key" | "query" | "headers">;
 
 type Input = Record<string, unknown>;
 type Tags = readonly { key?: string; value?: string; Key?: string; Value?: string }[];
 
 const str = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
-const last = (ref: string): string => ref.split("/").at(-1)!;
+/** A lookup that throws for what does not exist (a missing cluster), as undefined. */
+const found = <T>(lookup: () => T): T | undefined => {
+  try {
+    return lookup();
+  } catch {
+    return undefined;
+  }
+};
 
 function tagContext(prefix: "aws:ResourceTag" | "aws:RequestTag", tags: Tags | undefined): ConditionContext {
   const out: ConditionContext = {};
@@ -93,23 +95,21 @@ function kmsKey(world: World, keyId: string): { arn: string; awsManaged: boolean
 function ecsRequests(world: World, operation: string, input: Input): AuthorizationRequest[] {
   const prefix = `arn:aws:ecs:${world.region}:${world.account}`;
   const clusterRef = str(input.cluster) ?? "default";
-  const clusterName = last(clusterRef);
+  const clusterName = lastSegment(clusterRef);
   const cluster = { "ecs:cluster": clusterRef.startsWith("arn:") ? clusterRef : `${prefix}:cluster/${clusterRef}` };
   const action = `ecs:${operation}`;
   const service = (ref: string) => {
-    const state = world.ecs.services[`${clusterName}/${last(ref)}`];
+    const state = found(() => world.ecs.service(clusterRef, ref));
     return { resource: state?.arn ?? (ref.startsWith("arn:") ? ref : `${prefix}:service/${clusterName}/${ref}`), tags: tagContext("aws:ResourceTag", state?.tags) };
   };
   const task = (ref: string) => {
-    const state = world.ecs.tasks[ref] ?? Object.values(world.ecs.tasks).find((t) => t.id === last(ref));
-    return { resource: state?.arn ?? `${prefix}:task/${clusterName}/${last(ref)}`, tags: tagContext("aws:ResourceTag", state?.tags) };
+    const state = found(() => world.ecs.task(clusterRef, ref));
+    return { resource: state?.arn ?? `${prefix}:task/${clusterName}/${lastSegment(ref)}`, tags: tagContext("aws:ResourceTag", state?.tags) };
   };
   const taskDefinitionArn = (ref: string | undefined): ConditionContext => {
     if (!ref) return {};
     if (ref.startsWith("arn:")) return { "ecs:task-definition": ref };
-    const [family, revision] = ref.split(":");
-    const revisions = world.ecs.taskDefinitions[family!] ?? [];
-    const td = revision ? revisions[Number(revision) - 1] : revisions.filter((r) => r.status === "ACTIVE").at(-1);
+    const td = world.ecs.taskDefinition(ref);
     return td ? { "ecs:task-definition": td.arn } : {};
   };
   const tags = input.tags as Tags | undefined;
@@ -149,7 +149,7 @@ function ecsRequests(world: World, operation: string, input: Input): Authorizati
       return [{ action, resource: "*", context: cluster }];
     case "RegisterTaskDefinition": {
       const family = str(input.family) ?? "";
-      const resource = `${prefix}:task-definition/${family}:${(world.ecs.taskDefinitions[family]?.length ?? 0) + 1}`;
+      const resource = `${prefix}:task-definition/${family}:${(world.ecs.state.taskDefinitions[family]?.length ?? 0) + 1}`;
       const roles = [str(input.taskRoleArn), str(input.executionRoleArn)].filter((r): r is string => r !== undefined);
       return [
         { action, resource, context: requestTags(tags) },
@@ -160,9 +160,8 @@ function ecsRequests(world: World, operation: string, input: Input): Authorizati
     case "TagResource":
     case "UntagResource": {
       const resource = str(input.resourceArn) ?? "";
-      const owner = Object.values(world.ecs.services).find((s) => s.arn === resource) ?? Object.values(world.ecs.tasks).find((t) => t.arn === resource);
       const keys = operation === "TagResource" ? requestTags(tags) : { "aws:TagKeys": (input.tagKeys as string[] | undefined) ?? [] };
-      return [{ action, resource, context: { ...tagContext("aws:ResourceTag", owner?.tags), ...keys } }];
+      return [{ action, resource, context: { ...tagContext("aws:ResourceTag", world.ecs.taggableOrUndefined(resource)?.tags), ...keys } }];
     }
     case "CreateCluster":
       return [{ action, resource: `${prefix}:cluster/${str(input.clusterName) ?? "default"}`, context: requestTags(tags) }];
@@ -181,7 +180,7 @@ function ssmRequests(world: World, operation: string, input: Input): Authorizati
     return { action: kmsAction, resource: key.arn, context: viaSsm(parameter), ...(key.awsManaged ? { grantedByResourcePolicy: true as const } : {}) };
   };
   const read = (name: string): AuthorizationRequest[] => {
-    const param = world.ssm.parameters[name.replace(/:[^/:]+$/, "")];
+    const param = world.ssm.state.parameters[name.replace(/:[^/:]+$/, "")];
     const latest = param?.versions.at(-1);
     const decrypt = input.WithDecryption === true && latest?.type === "SecureString";
     return [{ action, resource: arn(name), context: tagContext("aws:ResourceTag", param?.tags) }, ...(decrypt ? [kms("kms:Decrypt", latest.keyId ?? "alias/aws/ssm", arn(name))] : [])];
@@ -193,28 +192,26 @@ function ssmRequests(world: World, operation: string, input: Input): Authorizati
       return read(str(input.Name) ?? "");
     case "GetParametersByPath": {
       const path = str(input.Path) ?? "/";
-      const under = Object.values(world.ssm.parameters).filter((p) => p.name.startsWith(path.endsWith("/") ? path : `${path}/`));
+      const under = Object.values(world.ssm.state.parameters).filter((p) => underPath(p.name, path, input.Recursive === true));
       const secure = input.WithDecryption === true ? under.filter((p) => p.versions.at(-1)?.type === "SecureString") : [];
       return [{ action, resource: arn(path), context: {} }, ...secure.map((p) => kms("kms:Decrypt", p.versions.at(-1)!.keyId ?? "alias/aws/ssm", arn(p.name)))];
     }
     case "PutParameter": {
       const name = str(input.Name) ?? "";
-      const latest = world.ssm.parameters[name]?.versions.at(-1);
+      const latest = world.ssm.state.parameters[name]?.versions.at(-1);
       const tags = input.Tags as Tags | undefined;
       const out: AuthorizationRequest[] = [{ action, resource: arn(name), context: { "ssm:Overwrite": String(input.Overwrite === true), ...requestTags(tags) } }];
       if (tags && tags.length > 0) out.push({ action: "ssm:AddTagsToResource", resource: arn(name), context: requestTags(tags) });
       if ((str(input.Type) ?? latest?.type) === "SecureString") {
         // Standard parameters are encrypted directly under the key, advanced ones by envelope encryption.
-        const bytes = Buffer.byteLength(str(input.Value) ?? "", "utf8");
-        const tier = str(input.Tier);
-        const advanced = latest?.tier === "Advanced" || tier === "Advanced" || (tier === "Intelligent-Tiering" && bytes > 4096);
+        const advanced = world.ssm.tierOf(input) === "Advanced";
         out.push(kms(advanced ? "kms:GenerateDataKey" : "kms:Encrypt", str(input.KeyId) ?? latest?.keyId ?? "alias/aws/ssm", arn(name)));
       }
       return out;
     }
     case "DeleteParameter": {
       const name = str(input.Name) ?? "";
-      return [{ action, resource: arn(name), context: tagContext("aws:ResourceTag", world.ssm.parameters[name]?.tags) }];
+      return [{ action, resource: arn(name), context: tagContext("aws:ResourceTag", world.ssm.state.parameters[name]?.tags) }];
     }
     default:
       // DescribeParameters: no resource type.
@@ -229,7 +226,7 @@ function discoveryRequests(world: World, operation: string, input: Input): Autho
   switch (operation) {
     case "CreateService": {
       // Both resource types are required; the new service's id does not exist yet.
-      const namespace = world.discovery.namespaces[str(input.NamespaceId) ?? ""]?.arn ?? `${prefix}:namespace/${str(input.NamespaceId) ?? ""}`;
+      const namespace = world.discovery.state.namespaces[str(input.NamespaceId) ?? ""]?.arn ?? `${prefix}:namespace/${str(input.NamespaceId) ?? ""}`;
       const context = { "servicediscovery:NamespaceArn": namespace, ...requestTags(tags) };
       return [
         { action, resource: namespace, context },
@@ -239,7 +236,7 @@ function discoveryRequests(world: World, operation: string, input: Input): Autho
       ];
     }
     case "DeleteService": {
-      const s = world.discovery.services[str(input.Id) ?? ""];
+      const s = world.discovery.state.services[str(input.Id) ?? ""];
       return [{ action, resource: s?.arn ?? `${prefix}:service/${str(input.Id) ?? ""}`, context: { ...tagContext("aws:ResourceTag", s?.tags), "servicediscovery:ServiceCreatedByAccount": world.account } }];
     }
     case "CreatePrivateDnsNamespace":
@@ -255,9 +252,11 @@ function discoveryRequests(world: World, operation: string, input: Input): Autho
 function s3Requests(world: World, operation: string, call: S3Call): AuthorizationRequest[] {
   const bucket = `arn:aws:s3:::${call.bucket}`;
   const object = `${bucket}/${call.key}`;
-  const header = (name: string) => str(call.headers[name]);
-  const conditional = (name: string, key: string) => (header(name) !== undefined ? { [key]: header(name)! } : {});
-  const missing = () => !world.s3.buckets[call.bucket]?.objects[call.key];
+  const conditional = (name: string, key: string) => {
+    const value = header(call, name);
+    return value !== undefined ? { [key]: value } : {};
+  };
+  const missing = () => !world.s3.state.buckets[call.bucket]?.objects[call.key];
   // Whether a missing key answers 404 or 403 is decided by s3:ListBucket on the bucket.
   const listToLearnMissing = (): AuthorizationRequest[] => (missing() ? [{ action: "s3:ListBucket", resource: bucket, context: {} }] : []);
   switch (operation) {

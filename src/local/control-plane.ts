@@ -251,7 +251,7 @@ export class LocalControlPlane {
   /** What IAM would be asked for a call, from the state before it runs; undefined when not recording. */
   private authorizing(service: ServiceName, operation: string, input: Parameters<typeof authorizationRequests>[3]): AuthorizationRequest[] | undefined {
     if (!this.authorizationLog) return undefined;
-    const world = { region: this.region, account: this.account, ecs: this.ecs.state, ssm: this.ssm.state, discovery: this.discovery.state, s3: this.s3.state };
+    const world = { region: this.region, account: this.account, ecs: this.ecs, ssm: this.ssm, discovery: this.discovery, s3: this.s3 };
     return authorizationRequests(world, service, operation, input);
   }
 

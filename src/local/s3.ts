@@ -33,7 +33,7 @@ export interface S3Response {
 }
 
 const xmlEscape = (s: string) => s.replace(/[<>&'"]/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&apos;", '"': "&quot;" })[c]!);
-const header = (req: S3Request, name: string): string | undefined => {
+export const header = (req: Pick<S3Request, "headers">, name: string): string | undefined => {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };

@@ -195,16 +195,19 @@ function parameterFilters(input: Input): StringFilter[] {
   });
 }
 
+/**
+ * Whether a parameter name lies under a path: directly, or at any depth when recursive.
+ * Parameters without a leading slash live at the root, "/".
+ */
+export function underPath(name: string, path: string, recursive: boolean): boolean {
+  const full = `/${name.replace(/^\//, "")}`;
+  const base = path === "/" ? "/" : `${path.replace(/\/$/, "")}/`;
+  return full.startsWith(base) && (recursive || !full.slice(base.length).includes("/"));
+}
+
 /** Whether a parameter passes one filter: any of its values, under its option. */
 function passes(f: StringFilter, param: ParameterState, v: ParameterVersion): boolean {
-  if (f.Key === "Path") {
-    // Parameters without a leading slash live at the root, "/".
-    const name = `/${param.name.replace(/^\//, "")}`;
-    return f.Values.some((value) => {
-      const base = value === "/" ? "/" : `${value.replace(/\/$/, "")}/`;
-      return name.startsWith(base) && (f.Option === "Recursive" || !name.slice(base.length).includes("/"));
-    });
-  }
+  if (f.Key === "Path") return f.Values.some((value) => underPath(param.name, value, f.Option === "Recursive"));
   const subject = f.Key.startsWith("tag:")
     ? param.tags.find((t) => t.Key === f.Key.slice(4))?.Value
     : { Name: param.name, Type: v.type, KeyId: v.keyId, Tier: v.tier, DataType: "text" }[f.Key];
@@ -267,7 +270,7 @@ export class SsmService {
       throw new AwsError("ParameterAlreadyExists", "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.");
     }
     const type = str(input, "Type") as ParameterType | undefined;
-    if (type !== undefined && !["String", "StringList", "SecureString"].includes(type)) {
+    if (type !== undefined && !PARAMETER_TYPES.includes(type)) {
       throw validation(`1 validation error detected: Value '${type}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]`);
     }
     if (!existing && type === undefined) throw validation("A parameter type is required when you create a parameter.");
@@ -323,21 +326,12 @@ export class SsmService {
     if (requested !== undefined && !TIERS.includes(requested)) {
       throw validation(`1 validation error detected: Value '${requested}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Standard, Advanced, Intelligent-Tiering]`);
     }
-    const policies = str(input, "Policies")?.trim();
-    const withPolicies = policies !== undefined && policies !== "" && policies !== "[]";
-    const quotaReached = () =>
-      current === undefined && Object.values(this.state.parameters).filter((p) => p.versions.at(-1)?.tier === "Standard").length >= STANDARD_QUOTA;
-    let tier: "Standard" | "Advanced";
-    if (requested === "Advanced") tier = "Advanced";
-    else if (requested === "Intelligent-Tiering") tier = current === "Advanced" || bytes > STANDARD_LIMIT || withPolicies || quotaReached() ? "Advanced" : "Standard";
-    else if (requested === "Standard") {
-      if (current === "Advanced") {
-        throw validation(
-          "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter. Be aware that standard parameters have a value limit of 4096 characters.",
-        );
-      }
-      tier = "Standard";
-    } else tier = current ?? "Standard";
+    const { tier, withPolicies, quotaReached } = this.tierDecision(input, current, bytes);
+    if (requested === "Standard" && current === "Advanced") {
+      throw validation(
+        "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter. Be aware that standard parameters have a value limit of 4096 characters.",
+      );
+    }
     if (bytes > ADVANCED_LIMIT) {
       throw validation(`1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to ${ADVANCED_LIMIT}`);
     }
@@ -358,6 +352,33 @@ export class SsmService {
       );
     }
     return tier;
+  }
+
+  /** The tier a PutParameter of `input` asks for, before tier() checks whether SSM accepts it. */
+  private tierDecision(input: Input, current: "Standard" | "Advanced" | undefined, bytes: number) {
+    const requested = str(input, "Tier");
+    const policies = str(input, "Policies")?.trim();
+    const withPolicies = policies !== undefined && policies !== "" && policies !== "[]";
+    let reached: boolean | undefined;
+    const quotaReached = () =>
+      (reached ??= current === undefined && Object.values(this.state.parameters).filter((p) => p.versions.at(-1)?.tier === "Standard").length >= STANDARD_QUOTA);
+    const tier: "Standard" | "Advanced" =
+      requested === "Advanced"
+        ? "Advanced"
+        : requested === "Intelligent-Tiering"
+          ? current === "Advanced" || bytes > STANDARD_LIMIT || withPolicies || quotaReached()
+            ? "Advanced"
+            : "Standard"
+          : requested === "Standard"
+            ? "Standard"
+            : (current ?? "Standard");
+    return { tier, withPolicies, quotaReached };
+  }
+
+  /** The tier a PutParameter would land in, were SSM to accept it: for the KMS operation it implies. */
+  tierOf(input: Input): "Standard" | "Advanced" {
+    const current = this.state.parameters[str(input, "Name") ?? ""]?.versions.at(-1)?.tier;
+    return this.tierDecision(input, current, Buffer.byteLength(str(input, "Value") ?? "", "utf8")).tier;
   }
 
   private resolve(selectorName: string): { param: ParameterState; version: ParameterVersion; selector?: string } {
@@ -425,11 +446,10 @@ export class SsmService {
     const decrypt = input.WithDecryption === true;
     const token = decodeToken<{ path: string; at: number }>(str(input, "NextToken"));
     if (token && token.path !== path) throw validation("The nextToken is not valid.");
-    const base = path === "/" ? "/" : `${path.replace(/\/$/, "")}/`;
     const names = Object.keys(this.state.parameters).sort();
     const start = token?.at ?? 0;
     const window = names.slice(start, start + max);
-    const page = window.filter((n) => n.startsWith(base) && (recursive || !n.slice(base.length).includes("/")));
+    const page = window.filter((n) => underPath(n, path, recursive));
     const next = start + max;
     return {
       Parameters: page.map((n) => {

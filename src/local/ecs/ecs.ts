@@ -34,7 +34,7 @@ function list<T = unknown>(v: unknown): T[] {
 }
 
 /** `arn:aws:ecs:…:service/cluster/name` or `name` → `name`. */
-const lastSegment = (v: string) => (v.startsWith("arn:") ? v.slice(v.lastIndexOf("/") + 1) : v);
+export const lastSegment = (v: string) => (v.startsWith("arn:") ? v.slice(v.lastIndexOf("/") + 1) : v);
 
 function page<T>(items: T[], input: Input, defaultMax: number): { items: T[]; nextToken?: string } {
   const { items: slice, next } = pageOf(items, input.maxResults, input.nextToken, defaultMax, invalidParameter);
@@ -761,12 +761,18 @@ export class EcsService {
 
   // ---- tags ----
 
-  private taggable(arn: string): { tags: Tag[] } {
-    const found =
+  /** The taggable resource with this ARN (service, task definition, task or cluster), if any. */
+  taggableOrUndefined(arn: string): { tags: Tag[] } | undefined {
+    return (
       Object.values(this.state.services).find((s) => s.arn === arn) ??
       Object.values(this.state.taskDefinitions).flat().find((t) => t.arn === arn) ??
       this.state.tasks[arn] ??
-      Object.values(this.state.clusters).find((c) => c.arn === arn);
+      Object.values(this.state.clusters).find((c) => c.arn === arn)
+    );
+  }
+
+  private taggable(arn: string): { tags: Tag[] } {
+    const found = this.taggableOrUndefined(arn);
     if (!found) throw new AwsError("ResourceNotFoundException", "The specified resource wasn't found.");
     return found;
   }
