@@ -47,7 +47,7 @@ export interface StackObservation {
   /** The stack's config parameters: name → value. */
   configs: Map<string, string>;
   /** Config parameters not protected like the SecureString spec (a String, or another KMS key): they hold spec values. */
-  plaintextConfigs?: ReadonlySet<string>;
+  unprotectedConfigs?: ReadonlySet<string>;
   /** The stack's Cloud Map services in its namespace: name → ARN. */
   registries: Map<string, string>;
   /** Tags of Cloud Map services that are candidates for deletion, by ARN. */
@@ -180,7 +180,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
 
     const configParameter = configParameterOf(desired);
     const configValue = configParameter ? observed.configs.get(configParameter) : undefined;
-    const plaintext = configParameter !== undefined && (observed.plaintextConfigs?.has(configParameter) ?? false);
+    const plaintext = configParameter !== undefined && (observed.unprotectedConfigs?.has(configParameter) ?? false);
     const configCurrent = configValue === desired.lokiConfig && !plaintext;
     // A config that was never written is part of creating the unit; one that was edited, deleted or left in plain text is drift.
     if (!configCurrent && !foreign && configParameter && (configValue !== undefined || existed)) {

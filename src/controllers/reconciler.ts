@@ -591,16 +591,18 @@ export class Reconciler {
         await read(this.clock());
       }
     };
+    let serviceNames: string[];
     try {
       await withRetry((at) => this.observer.ensureTasks(cluster, at));
-      await withRetry((at) => this.observer.ensureServices(cluster, this.observedServiceNames(s, cluster), at));
+      serviceNames = this.observedServiceNames(s, cluster);
+      await withRetry((at) => this.observer.ensureServices(cluster, serviceNames, at));
     } catch (e) {
       if (e instanceof AwsCallError && e.code === "ClusterNotFoundException") throw new DegradedError("ClusterNotFound", `ECS cluster '${cluster}' not found: create it, or correct spec.cluster`);
       throw e;
     }
     const mine = (t: TaskSnapshot) => isUnitOf(s.name, unitOfTask(t));
     const services = new Map<string, Service>();
-    for (const [name, svc] of this.observer.services(cluster, this.observedServiceNames(s, cluster))) if (isUnitOf(s.name, name)) services.set(name, svc);
+    for (const [name, svc] of this.observer.services(cluster, serviceNames)) if (isUnitOf(s.name, name)) services.set(name, svc);
     const taskDefinitions = new Map<string, Awaited<ReturnType<Observer["taskDefinition"]>> & object>();
     for (const svc of services.values()) {
       if (!svc.taskDefinition || svc.status !== "ACTIVE") continue;
@@ -618,10 +620,10 @@ export class Reconciler {
       if (match) matchingTaskDefinitions.set(u.unit.name, match);
     }
     const configs = new Map<string, string>();
-    const plaintextConfigs = new Set<string>();
+    const unprotectedConfigs = new Set<string>();
     for (const p of this.parameters.under(`${this.opts.prefix}/${s.name}/config/`)) {
       configs.set(p.name, p.value);
-      if (s.spec?.secure && (p.type !== "SecureString" || (s.spec.keyId !== undefined && p.keyId !== s.spec.keyId))) plaintextConfigs.add(p.name);
+      if (s.spec?.secure && (p.type !== "SecureString" || (s.spec.keyId !== undefined && p.keyId !== s.spec.keyId))) unprotectedConfigs.add(p.name);
     }
     const registries = new Map<string, string>();
     for (const [name, arn] of namespace?.services ?? []) if (isUnitOf(s.name, name)) registries.set(name, arn);
@@ -642,7 +644,7 @@ export class Reconciler {
       stopping: this.observer.stopping(cluster).filter(mine),
       stoppedByOperator: this.stoppedByOperator,
       configs,
-      plaintextConfigs,
+      unprotectedConfigs,
       registries,
       registryTags,
       existed: new Set(s.previous?.inventory.services ?? []),

@@ -95,15 +95,18 @@ export async function planCommand(opts: AwsOptions & { name?: string; output?: "
   } else {
     print(formatPlan(results));
   }
-  if (results.some((r) => r.error || r.errors.length > 0 || r.outcome.kind === "degraded")) return 1;
+  if (results.some(failed)) return 1;
   return results.some((r) => r.drifts.length > 0 || r.planned.length > 0) ? 2 : 0;
 }
+
+/** A stack whose pass ended in an error, an invalid spec or Degraded: exit 1. */
+const failed = (r: StackResult) => Boolean(r.error) || r.errors.length > 0 || r.outcome.kind === "degraded";
 
 /** `lokistack apply --once`: one repairing pass, logged like the daemon's; exit 1 on any error. */
 export async function applyOnceCommand(opts: AwsOptions & { name?: string; logLevel?: string }): Promise<number> {
   const { reconciler } = reconcilerFor(opts, opts.logLevel ?? "info");
   const results = await reconciler.pass({ mode: "apply", ...(opts.name ? { only: [opts.name] } : {}) });
-  return results.some((r) => r.error || r.errors.length > 0 || r.outcome.kind === "degraded") ? 1 : 0;
+  return results.some(failed) ? 1 : 0;
 }
 
 /** `lokistack status [NAME]`: conditions and counts from the status parameters; Stale when no operator refreshed one, Unknown without one. */
@@ -113,19 +116,19 @@ export async function statusCommand(opts: AwsOptions & { name?: string; now?: Da
   const now = opts.now ?? new Date();
   // Names from metadata, values of the statuses only: status never decrypts a spec.
   const stacks = new Map<string, { spec: boolean; status?: StackStatus }>();
-  const statusNames: string[] = [];
+  /** Status parameter name → its stack. */
+  const statusOf = new Map<string, string>();
   for (const p of await ssm.describeByPath(prefix)) {
     const m = /\/([^/]+)\/(spec|status)$/.exec(p.Name ?? "");
     if (!m || (opts.name && m[1] !== opts.name)) continue;
     const entry = stacks.get(m[1]!) ?? { spec: false };
     if (m[2] === "spec") entry.spec = true;
-    else statusNames.push(p.Name!);
+    else statusOf.set(p.Name!, m[1]!);
     stacks.set(m[1]!, entry);
   }
-  for (const [name, p] of await ssm.getMany(statusNames)) {
+  for (const [name, p] of await ssm.getMany([...statusOf.keys()])) {
     const status = parseStatus(p.Value);
-    const stack = /\/([^/]+)\/status$/.exec(name)?.[1];
-    if (status && stack) stacks.get(stack)!.status = status;
+    if (status) stacks.get(statusOf.get(name)!)!.status = status;
   }
   if (stacks.size === 0) {
     print(opts.name ? `no stack ${opts.name} under ${prefix}\n` : `no stacks under ${prefix}\n`);
