@@ -50,10 +50,13 @@ export function benchReconciler(clients: { ecs: ECSClient; ssm: SSMClient; disco
     ssm: new SsmGateway(clients.ssm),
     discovery: new DiscoveryGateway(clients.discovery),
     limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
-    logger: createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }), level: "silent" }),
+    logger: silentLogger(),
     ...options,
   });
 }
+
+/** A logger that writes nothing: benchmarks measure work, not logging. */
+export const silentLogger = () => createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }), level: "silent" });
 
 /** Passes until every stack is done (converged and Ready); returns how many it took. */
 export async function convergeAll(reconciler: Reconciler): Promise<number> {

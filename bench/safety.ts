@@ -4,13 +4,11 @@
 // ordinal are started; each lifetime is measured from the control plane's
 // task states (start → desiredStatus STOPPED), in seconds and in resyncs.
 // Asserts nothing.
-import { Writable } from "node:stream";
 import { DescribeTaskDefinitionCommand, RunTaskCommand } from "@aws-sdk/client-ecs";
 import { makeClients } from "../src/aws/clients.ts";
 import { Daemon } from "../src/runtime/daemon.ts";
-import { createLogger } from "../src/runtime/logger.ts";
 import { OperatorMetrics } from "../src/runtime/metrics.ts";
-import { benchReconciler, fleet } from "./fleet.ts";
+import { benchReconciler, fleet, silentLogger } from "./fleet.ts";
 
 const STACKS = 10;
 const ROUNDS = 8;
@@ -23,7 +21,7 @@ async function main(): Promise<void> {
   const f = await fleet(STACKS, { size: "1x.demo", name: "s", tickMs: 50, seed: 11 });
   const { cp, ecs: ecsAdmin } = f;
   // The operator exactly as `lokistack run` configures its clients (standard retries, 4 attempts, timeouts).
-  const logger = createLogger({ pretty: false, destination: new Writable({ write: (_c, _e, done) => done() }), level: "silent" });
+  const logger = silentLogger();
   const reconciler = benchReconciler(makeClients({ endpoint: cp.endpoint, region: cp.region }), { logger, resyncSeconds: 10 });
   const daemon = new Daemon({ reconciler, logger, metrics: new OperatorMetrics(), resync: RESYNC, watchIntervalMs: 5000 });
   await daemon.start();

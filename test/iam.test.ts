@@ -1,9 +1,7 @@
 // The IAM evaluator the permission tests rely on, checked against IAM's
 // documented evaluation rules, and the operator template's policy read through it.
-import { readFileSync } from "node:fs";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
-import { evaluate, resolvePolicy, wildcard, type Statement } from "./helpers/iam.ts";
+import { evaluate, operatorTaskRolePolicy, wildcard, type Statement } from "./helpers/iam.ts";
 
 describe("the IAM evaluator", () => {
   const owned = { StringEquals: { "aws:ResourceTag/lokistack.io/managed-by": "ecs-lokistack-operator" } };
@@ -54,16 +52,14 @@ describe("the IAM evaluator", () => {
 });
 
 describe("the operator template's task-role policy, read through the evaluator", () => {
-  const template = parse(readFileSync(new URL("../manifests/operator/cloudformation.yaml", import.meta.url), "utf8"));
-  const policy = resolvePolicy(template.Resources.TaskRole.Properties.Policies[0].PolicyDocument.Statement, {
-    "AWS::Partition": "aws",
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    Prefix: "/lokistack",
-    LeaseBucket: "lokistack-operator-lease",
-    ManagedClusterArns: ["arn:aws:ecs:us-east-1:123456789012:cluster/logging"],
-    StackRoleArns: ["arn:aws:iam::123456789012:role/lokistack-execution", "arn:aws:iam::123456789012:role/lokistack-task"],
-  }) as Statement[];
+  const policy = operatorTaskRolePolicy(
+    {
+      Prefix: "/lokistack",
+      ManagedClusterArns: ["arn:aws:ecs:us-east-1:123456789012:cluster/logging"],
+      StackRoleArns: ["arn:aws:iam::123456789012:role/lokistack-execution", "arn:aws:iam::123456789012:role/lokistack-task"],
+    },
+    "lokistack-operator-lease",
+  );
 
   const cluster = { "ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/logging" };
   const elsewhere = { "ecs:cluster": "arn:aws:ecs:us-east-1:123456789012:cluster/payments" };

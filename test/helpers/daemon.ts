@@ -33,9 +33,11 @@ export async function until<T>(probe: () => T | undefined | false | Promise<T | 
   throw new Error(`not reached after ${polls} polls`);
 }
 
-/** Whether the demo stack's latest status says Ready. */
-export const ready = (h: Harness): boolean =>
-  parseStatus(h.cp.ssm.state.parameters["/lokistack/demo/status"]?.versions.at(-1)?.value)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+/** A stack's latest status, as the operator wrote it to the control plane. */
+export const statusOf = (h: Pick<Harness, "cp">, stack = "demo") => parseStatus(h.cp.ssm.state.parameters[`/lokistack/${stack}/status`]?.versions.at(-1)?.value);
+
+/** Whether a stack's (the demo's) latest status says Ready. */
+export const ready = (h: Pick<Harness, "cp">, stack = "demo"): boolean => statusOf(h, stack)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
 export interface OperatorProcess {
   child: ChildProcess;

@@ -7,6 +7,8 @@
 // and a condition on a key the request does not carry fails (IAM policy
 // evaluation logic, "Condition element" and "...IfExists"). Tests only.
 
+import { evaluate as evaluateTemplate, loadTemplate, type EvalContext } from "./cfn.ts";
+
 export interface Statement {
   Sid?: string;
   Effect: "Allow" | "Deny";
@@ -79,14 +81,16 @@ export function evaluate(statements: readonly Statement[], r: Request): Decision
   return { allowed: allowedBy.length > 0, allowedBy };
 }
 
-/** Resolves the template's `Fn::Sub` and `Ref` in a policy with the given values. */
-export function resolvePolicy(value: unknown, vars: Record<string, string | string[]>): unknown {
-  if (Array.isArray(value)) return value.flatMap((v) => list(resolvePolicy(v, vars) as unknown));
-  if (value && typeof value === "object") {
-    const o = value as Record<string, unknown>;
-    if (typeof o["Fn::Sub"] === "string") return (o["Fn::Sub"] as string).replace(/\$\{([^}]+)\}/g, (_m, k: string) => String(vars[k] ?? `\${${k}}`));
-    if (typeof o.Ref === "string") return vars[o.Ref] ?? `{Ref ${o.Ref}}`;
-    return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, resolvePolicy(v, vars)]));
-  }
-  return value;
+/**
+ * The operator template's task-role statements with its intrinsics resolved (test/helpers/cfn.ts)
+ * for these parameter values and lease bucket, in us-east-1, account 123456789012.
+ */
+export function operatorTaskRolePolicy(parameters: EvalContext["parameters"], leaseBucket: string): Statement[] {
+  const template = loadTemplate("manifests/operator/cloudformation.yaml");
+  return evaluateTemplate(template, template.Resources.TaskRole.Properties.Policies[0].PolicyDocument.Statement, {
+    parameters,
+    refs: { LeaseBucket: leaseBucket },
+    attributes: {},
+    pseudo: { "AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012" },
+  }) as Statement[];
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
-import { DeleteParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
+import { DeleteParameterCommand, GetParameterCommand, PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
 import { DiscoveryGateway } from "../../src/aws/discovery-gateway.ts";
@@ -11,6 +11,7 @@ import { EcsGateway } from "../../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../../src/aws/ssm-gateway.ts";
 import { WriteLimiter } from "../../src/aws/write-limiter.ts";
 import { Reconciler, type PassOptions, type StackResult } from "../../src/controllers/reconciler.ts";
+import { parseStatus, type StackStatus } from "../../src/controllers/status.ts";
 import { isManaged } from "../../src/resources/tags.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { harness, type Harness } from "./local.ts";
@@ -180,12 +181,22 @@ export async function converge(op: OperatorHarness, stack: string, maxPasses = 6
   return passUntil(op, stack, settled, maxPasses, ticksPerPass);
 }
 
-/** A harness whose demo stack has converged. */
-export async function convergedDemo(options: Parameters<typeof operatorHarness>[0] = {}): Promise<OperatorHarness> {
+/** A harness on which an example's stack (named in its metadata) has converged within `maxPasses`. */
+export async function convergedExample(name: string, options: Parameters<typeof operatorHarness>[0] = {}, maxPasses = 60): Promise<OperatorHarness> {
   const op = await operatorHarness(options);
-  await op.putSpec(example("demo"));
-  await converge(op, "demo");
+  const text = example(name);
+  await op.putSpec(text);
+  await converge(op, /name: (\S+)/.exec(text)![1]!, maxPasses);
   return op;
 }
+
+/** A harness whose demo stack has converged. */
+export const convergedDemo = (options: Parameters<typeof operatorHarness>[0] = {}) => convergedExample("demo", options);
+
+/** A stack's status parameter, read through SSM. */
+export const status = async (op: OperatorHarness, name: string) => parseStatus((await op.ssm.send(new GetParameterCommand({ Name: `/lokistack/${name}/status` }))).Parameter?.Value);
+
+/** One condition of a status. */
+export const condition = (s: StackStatus | undefined, type: string) => s?.conditions.find((c) => c.type === type);
 
 export const ecsWrites = (writes: PassRecord["writes"]) => writes.filter((w) => w.service === "ecs");

@@ -326,15 +326,15 @@ describe("S3", () => {
   // The shapes Loki's object store client writes: a TSDB table per period and tenant,
   // chunk keys with ':' in them.
   const lokiKeys = ["index/index_19700/fake/1700000000-compactor-1.tsdb.gz", "index/index_19700/fake/1700000100-ingester-0.tsdb.gz", "index/index_19701/fake/1700086400-ingester-0.tsdb.gz", "index/delete_requests/delete_requests.gz", "index/README.txt", "fake/8f1c2b3a4d5e6f70:18b0c0a0b00:18b0c0a4e88:a1b2c3d4", "loki_cluster_seed.json"];
-  const bucketWithLokiKeys = async (): Promise<S3Client> => {
-    const { s3 } = await harness();
+  const bucketWith = async (keys: readonly string[]): Promise<{ s3: S3Client; endpoint: string }> => {
+    const { s3, cp } = await harness();
     await s3.send(new CreateBucketCommand({ Bucket: "chunks" }));
-    for (const Key of lokiKeys) await s3.send(new PutObjectCommand({ Bucket: "chunks", Key, Body: `body of ${Key}` }));
-    return s3;
+    for (const Key of keys) await s3.send(new PutObjectCommand({ Bucket: "chunks", Key, Body: `body of ${Key}` }));
+    return { s3, endpoint: cp.endpoint };
   };
 
   it("rolls keys up into CommonPrefixes at the delimiter, each counted once against MaxKeys", async () => {
-    const s3 = await bucketWithLokiKeys();
+    const { s3 } = await bucketWith(lokiKeys);
     const tables = await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Prefix: "index/", Delimiter: "/" }));
     expect(tables.CommonPrefixes!.map((p) => p.Prefix)).toEqual(["index/delete_requests/", "index/index_19700/", "index/index_19701/"]);
     expect(tables.Contents!.map((o) => o.Key)).toEqual(["index/README.txt"]);
@@ -348,7 +348,7 @@ describe("S3", () => {
   });
 
   it("pages one entry at a time through keys and common prefixes alike, each exactly once (V2 tokens and V1 markers)", async () => {
-    const s3 = await bucketWithLokiKeys();
+    const { s3 } = await bucketWith(lokiKeys);
     const v2: string[] = [];
     let ContinuationToken: string | undefined;
     do {
@@ -373,12 +373,11 @@ describe("S3", () => {
   });
 
   it("stores and lists keys with ':' unchanged, URL-encodes listings on request, and serves byte ranges", async () => {
-    const s3 = await bucketWithLokiKeys();
+    const { s3, endpoint } = await bucketWith(lokiKeys);
     const chunk = "fake/8f1c2b3a4d5e6f70:18b0c0a0b00:18b0c0a4e88:a1b2c3d4";
     expect(await (await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: chunk }))).Body!.transformToString()).toBe(`body of ${chunk}`);
     expect((await s3.send(new ListObjectsV2Command({ Bucket: "chunks", Prefix: "fake/" }))).Contents!.map((o) => o.Key)).toEqual([chunk]);
-    const { protocol, hostname, port } = await s3.config.endpoint!();
-    const raw = await (await fetch(`${protocol}//${hostname}:${port}/chunks?list-type=2&prefix=fake%2F&encoding-type=url`)).text();
+    const raw = await (await fetch(`${endpoint}/chunks?list-type=2&prefix=fake%2F&encoding-type=url`)).text();
     expect(raw).toContain(`<Key>${encodeURIComponent(chunk)}</Key>`);
     expect(raw).toContain("<EncodingType>url</EncodingType>");
     const part = await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: chunk, Range: "bytes=0-6" }));
@@ -391,12 +390,11 @@ describe("S3", () => {
   });
 
   it("stores the payload of a streamed upload, not its aws-chunked framing", async () => {
-    const s3 = await bucketWithLokiKeys();
+    const { s3, endpoint } = await bucketWith([]);
     // The SDK sends a stream as aws-chunked with a CRC32 trailer (STREAMING-UNSIGNED-PAYLOAD-TRAILER);
     // minio-go, Loki's client, signs each chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD).
     const signed = ["5;chunk-signature=" + "a".repeat(64), "hello", "3;chunk-signature=" + "b".repeat(64), " s3", "0;chunk-signature=" + "c".repeat(64), "", ""].join("\r\n");
-    const { protocol, hostname, port } = await s3.config.endpoint!();
-    const put = await fetch(`${protocol}//${hostname}:${port}/chunks/signed`, { method: "PUT", body: signed, headers: { "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "content-encoding": "aws-chunked", "x-amz-decoded-content-length": "8" } });
+    const put = await fetch(`${endpoint}/chunks/signed`, { method: "PUT", body: signed, headers: { "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "content-encoding": "aws-chunked", "x-amz-decoded-content-length": "8" } });
     expect(put.status).toBe(200);
     expect(await (await s3.send(new GetObjectCommand({ Bucket: "chunks", Key: "signed" }))).Body!.transformToString()).toBe("hello s3");
     const payload = Buffer.from("x".repeat(70_000) + "end");

@@ -30,6 +30,12 @@ import { harness, network, rejection, taskDefinitionInput } from "../helpers/loc
 
 const names = (out: { Parameters?: { Name?: string }[] }) => out.Parameters!.map((p) => p.Name);
 
+/** The error a call fails with, as [name, message]. */
+const answer = async (p: Promise<unknown>) => {
+  const e = await rejection(p);
+  return [e.name, e.message];
+};
+
 async function describeAll(ssm: SSMClient, filters: ParameterStringFilter[], max?: number): Promise<{ names: string[]; pages: number[] }> {
   const all: string[] = [];
   const pages: number[] = [];
@@ -170,10 +176,6 @@ describe("ECS task definition references", () => {
       ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "other", taskDefinition, desiredCount: 1, launchType: "FARGATE", networkConfiguration: network }));
     const update = (taskDefinition: string) => ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "web", taskDefinition }));
     const run = (taskDefinition: string) => ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition, launchType: "FARGATE", networkConfiguration: network }));
-    const answer = async (p: Promise<unknown>) => {
-      const e = await rejection(p);
-      return [e.name, e.message];
-    };
     expect(await answer(create("app:1"))).toEqual(["ClientException", "TaskDefinition is inactive"]);
     expect(await answer(update("app:1"))).toEqual(["ClientException", "TaskDefinition is inactive"]);
     expect(await answer(run("app:1"))).toEqual(["InvalidParameterException", "TaskDefinition is inactive"]);
@@ -241,10 +243,6 @@ describe("ECS task definition references", () => {
 describe("ECS with a cluster that does not exist", () => {
   it("answers ClusterNotFoundException 'Cluster not found.' to DescribeServices and ListTasks, the default cluster included", async () => {
     const { ecs } = await harness();
-    const answer = async (p: Promise<unknown>) => {
-      const e = await rejection(p);
-      return [e.name, e.message];
-    };
     const notFound = ["ClusterNotFoundException", "Cluster not found."];
     expect(await answer(ecs.send(new DescribeServicesCommand({ cluster: "nope", services: ["web"] })))).toEqual(notFound);
     expect(await answer(ecs.send(new DescribeServicesCommand({ cluster: "arn:aws:ecs:us-east-1:123456789012:cluster/nope", services: ["web"] })))).toEqual(notFound);
@@ -296,8 +294,7 @@ describe("Cloud Map lists", () => {
       await discovery.send(new CreateDiscoveryServiceCommand({ Name: `prod-${i}`, NamespaceId: prod.Id }));
       await discovery.send(new CreateDiscoveryServiceCommand({ Name: `dev-${i}`, NamespaceId: dev.Id }));
     }
-    const list = async (Values: string[], Condition?: "EQ" | "IN" | "BEGINS_WITH" | "BETWEEN", MaxResults?: number) =>
-      discovery.send(new ListServicesCommand({ Filters: [{ Name: "NAMESPACE_ID", Values, Condition }], MaxResults }));
+    const list = async (Values: string[], Condition?: "EQ" | "IN" | "BEGINS_WITH" | "BETWEEN") => discovery.send(new ListServicesCommand({ Filters: [{ Name: "NAMESPACE_ID", Values, Condition }] }));
     const byId = await list([prod.Id!], "EQ");
     expect(byId.Services!.map((s) => s.Name)).toEqual(["prod-0", "prod-1", "prod-2", "prod-3"]);
     expect(byId.Services![0]).toMatchObject({ Type: "DNS_HTTP", InstanceCount: 0, ResourceOwner: "123456789012", CreatedByAccount: "123456789012" });

@@ -4,14 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cli } from "../helpers/cli.ts";
-import { converge, example, operatorHarness } from "../helpers/operator.ts";
+import { convergedDemo, example, operatorHarness } from "../helpers/operator.ts";
 
 
 describe("operator commands", () => {
   it("spec put validates first; plan shows drift with exit 2, then 0 once applied; status prints conditions", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo();
     const endpoint = ["--endpoint", op.cp.endpoint];
 
     const dir = mkdtempSync(join(tmpdir(), "lokistack-cli-"));

@@ -2,10 +2,9 @@
 // metrics, leader election between two replicas, and graceful shutdown.
 import { UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { parseStatus } from "../../src/controllers/status.ts";
 import { createLogger } from "../../src/runtime/logger.ts";
 import { createOperator } from "../../src/runtime/operator.ts";
-import { operatorProcess, ready, seeded, until } from "../helpers/daemon.ts";
+import { operatorProcess, ready, seeded, statusOf, until } from "../helpers/daemon.ts";
 import { example, logSink, type LogLine } from "../helpers/operator.ts";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 
@@ -79,7 +78,7 @@ describe("daemon with a broken stack beside a healthy one", () => {
     expect(Number(/lokistack_reconcile_errors_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toMatch(/lokistack_reconcile_total\{result="degraded"\} [1-9]/);
     expect(Number(/lokistack_passes_total (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(3);
-    const broken = parseStatus(h.cp.ssm.state.parameters["/lokistack/broken/status"]?.versions.at(-1)?.value);
+    const broken = statusOf(h, "broken");
     expect(broken?.conditions.find((c) => c.type === "Degraded")).toMatchObject({ status: "True", reason: "ClusterNotFound" });
     expect(logs.filter((l) => l.event === "degraded" && l.stack === "broken")).toHaveLength(1);
     await op.daemon.stop();

@@ -1,13 +1,8 @@
 // Policies, invalid specs, deletion, ingester ordinals, secrets and throttling.
 import { DeleteServiceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
-import { GetParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
-import { parseStatus } from "../../src/controllers/status.ts";
-import { checkedPass, checkInvariants, converge, convergedDemo, ecsWrites, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
+import { checkedPass, checkInvariants, condition, converge, convergedDemo, convergedExample, ecsWrites, example, operatorHarness, status } from "../helpers/operator.ts";
 
-const status = async (op: OperatorHarness, name: string) =>
-  parseStatus((await op.ssm.send(new GetParameterCommand({ Name: `/lokistack/${name}/status` }))).Parameter?.Value);
-const condition = (s: Awaited<ReturnType<typeof status>>, type: string) => s?.conditions.find((c) => c.type === type);
 
 describe("drift.policy report and spec.suspend", () => {
   it.each([
@@ -97,12 +92,7 @@ describe("deleting the spec", () => {
 });
 
 describe("ingester ordinals in a 1x.small stack", () => {
-  async function convergedSmall() {
-    const op = await operatorHarness();
-    await op.putSpec(example("small"));
-    await converge(op, "prod-logs", 80);
-    return op;
-  }
+  const convergedSmall = () => convergedExample("small", {}, 80);
 
   it("creates ordinals one at a time, each after the previous one is running", async () => {
     const op = await operatorHarness();

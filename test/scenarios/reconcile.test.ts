@@ -5,17 +5,14 @@
 // them, cleanup through plan and execute, field-level drift, truthful status,
 // and a spec watch that forgets deleted stacks.
 import { DeregisterTaskDefinitionCommand, DescribeTaskDefinitionCommand, RegisterTaskDefinitionCommand, RunTaskCommand, UpdateServiceCommand, type ContainerDefinition, type RegisterTaskDefinitionCommandInput } from "@aws-sdk/client-ecs";
-import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
 import { DISCOVERY_MAX_AGE_MS } from "../../src/controllers/reconciler.ts";
-import { parseStatus } from "../../src/controllers/status.ts";
 import { statusCommand } from "../../src/runtime/commands.ts";
 import { cli } from "../helpers/cli.ts";
 import { network } from "../helpers/local.ts";
-import { checkedPass, checkInvariants, converge, convergedDemo, example, operatorHarness, passUntil, type OperatorHarness } from "../helpers/operator.ts";
+import { checkedPass, checkInvariants, condition, converge, convergedDemo, convergedExample, example, operatorHarness, passUntil, status, type OperatorHarness } from "../helpers/operator.ts";
 
-const status = async (op: OperatorHarness, name: string) => parseStatus((await op.ssm.send(new GetParameterCommand({ Name: `/lokistack/${name}/status` }))).Parameter?.Value);
-const condition = (s: Awaited<ReturnType<typeof status>>, type: string) => s?.conditions.find((c) => c.type === type);
 const activeServices = (op: OperatorHarness, prefix: string) => Object.values(op.cp.ecs.state.services).filter((s) => s.name.startsWith(prefix) && s.status !== "INACTIVE").map((s) => s.name);
 const registries = (op: OperatorHarness, prefix: string) => Object.values(op.cp.discovery.state.services).filter((s) => s.name.startsWith(prefix)).map((s) => s.name);
 const parameters = (op: OperatorHarness, prefix: string) => Object.keys(op.cp.ssm.state.parameters).filter((n) => n.startsWith(prefix));
@@ -326,9 +323,7 @@ describe("8. creation is not drift; a missing namespace is Degraded once", () =>
 describe("the Cloud Map view", () => {
   it("is read again once older than DISCOVERY_MAX_AGE_MS, and never between", async () => {
     let t = 0;
-    const op = await operatorHarness({ clock: () => ++t });
-    await op.putSpec(example("demo"));
-    await converge(op, "demo");
+    const op = await convergedDemo({ clock: () => ++t });
     op.cp.resetCalls();
     for (let i = 0; i < 3; i++) await checkedPass(op);
     expect(op.cp.calls().calls["servicediscovery.ListServices"]).toBeUndefined();
@@ -340,9 +335,7 @@ describe("the Cloud Map view", () => {
 
 describe("8b. a spec edit is an update, not drift", () => {
   it("a new image rolls out as Updating with no drift reported, while a hand-scaled querier during it is still drift", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("small"));
-    await converge(op, "prod-logs", 80);
+    const op = await convergedExample("small", {}, 80);
     await op.putSpec(example("small").replace("grafana/loki:3.5.0", "grafana/loki:3.5.1"));
     const first = await checkedPass(op);
     expect(first.results[0]!.drifts).toEqual([]);
@@ -363,9 +356,7 @@ describe("8b. a spec edit is an update, not drift", () => {
 
 describe("9. drift names each changed field, never a hidden value", () => {
   it("an environment variable changed out of band shows its name; the values reach neither the result nor the log", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("small"));
-    await converge(op, "prod-logs", 80);
+    const op = await convergedExample("small", {}, 80);
     const { edited } = await registerEdited(op, "prod-logs-distributor", (c) => ({ ...c, image: "grafana/loki:3.4.2", environment: [{ name: "GOMEMLIMIT", value: "1234MiB-canary" }] }));
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "prod-logs-distributor", taskDefinition: edited }));
     const r = await checkedPass(op);
@@ -398,9 +389,7 @@ describe("9b. a whole container added out of band", () => {
 
 describe("10. status tells the truth", () => {
   it("an autoscaled querier within its range is Ready at the count autoscaling chose", async () => {
-    const op = await operatorHarness();
-    await op.putSpec(example("small"));
-    await converge(op, "prod-logs", 80);
+    const op = await convergedExample("small", {}, 80);
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "prod-logs-querier", desiredCount: 5 }));
     for (let i = 0; i < 4; i++) {
       await checkedPass(op);

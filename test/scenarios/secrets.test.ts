@@ -4,13 +4,12 @@
 // is meant to be invalid), and the test looks for it everywhere the operator
 // writes or prints. It may appear only in the spec itself and in the stack's
 // config parameters, which are SecureString like the spec.
-import { GetParameterCommand, PutParameterCommand } from "@aws-sdk/client-ssm";
+import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { parseStatus } from "../../src/controllers/status.ts";
 import { validateDocument } from "../../src/resources/validate.ts";
 import { cli } from "../helpers/cli.ts";
-import { checkedPass, converge, convergedDemo, example, operatorHarness, type OperatorHarness } from "../helpers/operator.ts";
+import { checkedPass, condition, converge, convergedDemo, example, operatorHarness, status, type OperatorHarness } from "../helpers/operator.ts";
 import { NOW, type Doc } from "../helpers/specs.ts";
 
 const MARK = "mkr7Qz4Wsecret";
@@ -100,7 +99,6 @@ function crossFieldVariant(): Doc {
   return doc;
 }
 
-const status = async (op: OperatorHarness) => parseStatus((await op.ssm.send(new GetParameterCommand({ Name: `/lokistack/${STACK}/status` }))).Parameter?.Value);
 
 /** Every parameter version the control plane holds that is not the spec: name, type and value. */
 function writtenParameters(op: OperatorHarness): { name: string; version: number; type: string; value: string }[] {
@@ -169,14 +167,14 @@ describe("a SecureString spec's values are found nowhere but in SecureString par
     expect(configs.length).toBeGreaterThan(5);
     expect(configs.filter((p) => p.type !== "SecureString")).toEqual([]);
     expect(configs.every((p) => p.value.includes(MARK))).toBe(true);
-    expect((await status(op))?.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect(condition(await status(op, STACK), "Ready")?.status).toBe("True");
 
     // 2. Invalid by type, enum, pattern and unknown key: status and plan say what is wrong, by path and type only.
     await op.putSpec(stringify(invalidVariant()), STACK, "SecureString");
     const second = await round(op);
     outputs.push(...second.all);
     expectNoLeak(op, outputs);
-    const invalid = (await status(op))?.conditions.find((c) => c.type === "InvalidSpec");
+    const invalid = condition(await status(op, STACK), "InvalidSpec");
     expect(invalid?.status).toBe("True");
     // The condition's message is cut to fit the status; the log line and `plan` list every error.
     expect(invalid?.message).toMatch(/^generation 2: apiVersion: must be "loki\.ecs\.dev\/v1"/);
@@ -187,7 +185,7 @@ describe("a SecureString spec's values are found nowhere but in SecureString par
     await op.putSpec(stringify(crossFieldVariant()), STACK, "SecureString");
     outputs.push(...(await round(op)).all);
     expectNoLeak(op, outputs);
-    expect((await status(op))?.conditions.find((c) => c.type === "InvalidSpec")?.message).toContain("overlaps the ingester WAL root");
+    expect(condition(await status(op, STACK), "InvalidSpec")?.message).toContain("overlaps the ingester WAL root");
 
     // The stack kept converging to the valid generation, its configs still SecureString.
     expect(writtenParameters(op).filter((p) => p.name.includes("/config/") && p.type !== "SecureString")).toEqual([]);
