@@ -9,11 +9,9 @@ import { CreateClusterCommand } from "@aws-sdk/client-ecs";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeClients, resolveRegion } from "../src/aws/clients.ts";
-import { createLogger } from "../src/runtime/logger.ts";
-import { createOperator } from "../src/runtime/operator.ts";
 import { cli } from "./helpers/cli.ts";
-import { ready, seeded as seededDemo, until } from "./helpers/daemon.ts";
-import { example, logSink, type LogLine } from "./helpers/operator.ts";
+import { inProcessOperator, ready, seeded as seededDemo, until } from "./helpers/daemon.ts";
+import { example } from "./helpers/operator.ts";
 
 /** The demo seeded, its setup calls forgotten: what the control plane counts afterwards is the operator's. */
 async function seeded() {
@@ -71,18 +69,7 @@ describe("region and credentials from the SDK's default chain", () => {
   it("a profile in eu-west-1 (AWS_CONFIG_FILE + AWS_PROFILE) sends every call of the operator, its lease and its commands to eu-west-1", async () => {
     euProfile();
     const h = await seeded();
-    const logs: LogLine[] = [];
-    const destination = logSink(logs);
-    const op = createOperator({
-      endpoint: h.cp.endpoint,
-      lease: "s3://lokistack-operator/leader",
-      leaseMs: 1500,
-      resync: "* * * * * *",
-      watchIntervalMs: 100,
-      port: 0,
-      host: "127.0.0.1",
-      logger: createLogger({ pretty: false, destination, level: "debug" }),
-    });
+    const { op, logs } = inProcessOperator(h, { lease: "s3://lokistack-operator/leader", leaseMs: 1500, resync: "* * * * * *", watchIntervalMs: 100 });
     await op.daemon.start();
     try {
       await until(() => ready(h));
@@ -130,9 +117,7 @@ describe("region and credentials from the SDK's default chain", () => {
     expect(status.code).toBe(0);
     expect(status.stderr).toContain("no AWS region configured");
     expect(status.stderr).toContain("us-east-1");
-    const logs: LogLine[] = [];
-    const destination = logSink(logs);
-    const op = createOperator({ endpoint: h.cp.endpoint, logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    const { op, logs } = inProcessOperator(h);
     expect((await op.ssm.get("/lokistack/demo/spec"))?.Version).toBe(1);
     expect(await op.clients.ecs.config.region()).toBe("us-east-1");
     expect(logs.filter((l) => l.event === "region")).toHaveLength(1);

@@ -9,7 +9,9 @@ import { CreatePrivateDnsNamespaceCommand } from "@aws-sdk/client-servicediscove
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { parseStatus } from "../../src/controllers/status.ts";
 import { harness, type Harness } from "./local.ts";
-import { example, type LogLine } from "./operator.ts";
+import { createLogger } from "../../src/runtime/logger.ts";
+import { createOperator, type Operator, type OperatorConfig } from "../../src/runtime/operator.ts";
+import { example, logSink, type LogLine } from "./operator.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -38,6 +40,13 @@ export const statusOf = (h: Pick<Harness, "cp">, stack = "demo") => parseStatus(
 
 /** Whether a stack's (the demo's) latest status says Ready. */
 export const ready = (h: Pick<Harness, "cp">, stack = "demo"): boolean => statusOf(h, stack)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+/** The operator in this process against the harness's endpoint (health on a free loopback port), its log lines captured; `config` adds to that. */
+export function inProcessOperator(h: Pick<Harness, "cp">, config: OperatorConfig = {}): { op: Operator; logs: LogLine[] } {
+  const logs: LogLine[] = [];
+  const op = createOperator({ endpoint: h.cp.endpoint, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination: logSink(logs), level: "debug" }), ...config });
+  return { op, logs };
+}
 
 export interface OperatorProcess {
   child: ChildProcess;

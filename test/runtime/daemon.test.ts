@@ -2,18 +2,14 @@
 // metrics, leader election between two replicas, and graceful shutdown.
 import { UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../src/runtime/logger.ts";
-import { createOperator } from "../../src/runtime/operator.ts";
-import { operatorProcess, ready, seeded, statusOf, until } from "../helpers/daemon.ts";
-import { example, logSink, type LogLine } from "../helpers/operator.ts";
+import { inProcessOperator, operatorProcess, ready, seeded, statusOf, until } from "../helpers/daemon.ts";
+import { example } from "../helpers/operator.ts";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 
 describe("daemon in process", () => {
   it("converges on its schedule, reacts to a spec change at once, serves health and metrics, stops cleanly", async () => {
     const h = await seeded();
-    const logs: LogLine[] = [];
-    const destination = logSink(logs);
-    const op = createOperator({ endpoint: h.cp.endpoint, resync: "*/1 * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    const { op, logs } = inProcessOperator(h, { resync: "*/1 * * * * *", watchIntervalMs: 100 });
     await op.daemon.start();
     await until(() => ready(h));
     const base = `http://127.0.0.1:${op.daemon.port}`;
@@ -39,9 +35,7 @@ describe("daemon whose task role lacks s3:ListBucket on the lease bucket", () =>
     const h = await seeded();
     const seededWrites = h.cp.writes().length;
     h.cp.faults.update({ deny: ["s3:ListBucket"] });
-    const logs: LogLine[] = [];
-    const destination = logSink(logs);
-    const op = createOperator({ endpoint: h.cp.endpoint, lease: "s3://lokistack-operator/leader", leaseMs: 1500, resync: "* * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    const { op, logs } = inProcessOperator(h, { lease: "s3://lokistack-operator/leader", leaseMs: 1500, resync: "* * * * * *", watchIntervalMs: 100 });
     await op.daemon.start();
     const base = `http://127.0.0.1:${op.daemon.port}`;
     await until(async () => (await fetch(`${base}/readyz`)).status === 503);
@@ -64,9 +58,7 @@ describe("daemon with a broken stack beside a healthy one", () => {
   it("stays ready, counts the broken stack's reconciles as errors, and keeps repairing the healthy one", async () => {
     const h = await seeded();
     await h.ssm.send(new PutParameterCommand({ Name: "/lokistack/broken/spec", Value: example("demo").replace("name: demo", "name: broken").replace("cluster: logging", "cluster: nowhere"), Type: "String" }));
-    const logs: LogLine[] = [];
-    const destination = logSink(logs);
-    const op = createOperator({ endpoint: h.cp.endpoint, resync: "* * * * * *", watchIntervalMs: 100, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination, level: "debug" }) });
+    const { op, logs } = inProcessOperator(h, { resync: "* * * * * *", watchIntervalMs: 100 });
     await op.daemon.start();
     await until(() => ready(h));
     await h.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
