@@ -128,7 +128,8 @@ async function lifeCycle(): Promise<AuthorizedCall[]> {
     const compactor = h.cp.ecs.state.services["logging/demo-compactor"]!;
     const rogue = await h.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: compactor.taskDefinition, launchType: "FARGATE", networkConfiguration: network, startedBy: "someone-debugging" }));
     const rogueTask = h.cp.ecs.state.tasks[rogue.tasks![0]!.taskArn!]!;
-    await settle(h, () => rogueTask.desiredStatus === "STOPPED", new Set(["demo-compactor"]));
+    // Stopped, not only asked to stop: until the scheduler moves it, it is still a running compactor.
+    await settle(h, () => rogueTask.lastStatus === "STOPPED", new Set(["demo-compactor"]));
     const config = Object.keys(h.cp.ssm.state.parameters).find((n) => n.startsWith("/lokistack/demo/config/"))!;
     await h.ssm.send(new DeleteParameterCommand({ Name: config }));
     await settle(h, () => h.cp.ssm.state.parameters[config] !== undefined);

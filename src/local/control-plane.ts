@@ -16,6 +16,8 @@ import { seededRandom } from "./random.ts";
 import { s3Action, s3ErrorXml, S3Service, type S3State } from "./s3.ts";
 import { DiscoveryService, type DiscoveryState } from "./servicediscovery.ts";
 import { SsmService, type SsmState } from "./ssm.ts";
+import type { DnsAnswer } from "./tasks/dns.ts";
+import { RealTaskRunner, type RealTasksOptions } from "./tasks/runner.ts";
 
 export interface LocalControlPlaneOptions {
   /** 0 (the default) lets the OS pick a free port. */
@@ -33,6 +35,13 @@ export interface LocalControlPlaneOptions {
   statePath?: string;
   /** Record what IAM would be asked for each call (authorizations()); off by default, as the log grows with every call. */
   recordAuthorizations?: boolean;
+  /**
+   * How tasks run: `simulated` (the default) walks them through their lifecycle by ticks;
+   * `real` runs each one as processes with Fargate's semantics (src/local/tasks), and
+   * start() fails with RealTasksUnavailable when the machine cannot.
+   */
+  tasks?: "simulated" | "real";
+  realTasks?: RealTasksOptions;
 }
 
 export interface PersistedState {
@@ -129,6 +138,12 @@ export class LocalControlPlane {
   readonly faults: Faults;
   readonly scheduler: Scheduler;
   private server?: Server;
+  /** The same endpoint on the task network's gateway, for real tasks. */
+  private taskServer?: Server;
+  /** Set when tasks are real processes. */
+  runner?: RealTaskRunner;
+  private readonly taskMode: "simulated" | "real";
+  private readonly realTaskOptions?: RealTasksOptions;
   private timer?: NodeJS.Timeout;
   private paused: boolean;
   private counts: CallCounts = { calls: {}, errors: {}, total: 0 };
@@ -144,6 +159,8 @@ export class LocalControlPlane {
     this.tickMs = options.tickMs ?? 1000;
     this.paused = options.paused ?? false;
     this.statePath = options.statePath;
+    this.taskMode = options.tasks ?? "simulated";
+    if (options.realTasks) this.realTaskOptions = options.realTasks;
     if (options.recordAuthorizations) this.authorizationLog = [];
     const random = seededRandom(options.seed ?? Date.now());
     const loaded = this.statePath && existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, "utf8")) as PersistedState) : undefined;
@@ -155,26 +172,53 @@ export class LocalControlPlane {
       now: nowSeconds,
       registryExists: (arn) => Object.values(discoveryState.services).some((s) => s.arn === arn),
     });
-    this.discovery = new DiscoveryService(discoveryState, this.region, this.account, random, nowSeconds, (arn) => this.ecs.instancesOf(arn));
+    this.discovery = new DiscoveryService(discoveryState, this.region, this.account, random, nowSeconds, (arn) => this.ecs.instancesOf(arn).length);
     this.ssm = new SsmService(loaded?.ssm ?? { parameters: {} }, this.region, this.account, nowSeconds);
     this.s3 = new S3Service(loaded?.s3 ?? { buckets: {} }, nowSeconds);
     this.faults = new Faults(random);
     this.scheduler = new Scheduler(this.ecs, { ...DEFAULT_TIMING, ...options.timing }, nowSeconds);
   }
 
-  /** Starts listening on 127.0.0.1 and ticking; resolves to the endpoint URL. */
-  async start(port = 0): Promise<string> {
-    this.server = createServer((req, res) => {
+  private createServer(): Server {
+    const server = createServer((req, res) => {
       this.route(req, res).catch((e: unknown) => {
         if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
         res.end(String(e));
       });
     });
-    this.server.keepAliveTimeout = 5000;
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once("error", reject);
-      this.server!.listen(port, "127.0.0.1", resolve);
-    });
+    server.keepAliveTimeout = 5000;
+    return server;
+  }
+
+  /** Starts listening on 127.0.0.1 (and, with real tasks, on the task network) and ticking; resolves to the endpoint URL. */
+  async start(port = 0): Promise<string> {
+    this.server = this.createServer();
+    await listen(this.server, port, "127.0.0.1");
+    if (this.taskMode === "real") {
+      try {
+        this.runner = await RealTaskRunner.create(
+          {
+            region: this.region,
+            secret: (valueFrom) => this.secretValue(valueFrom),
+            dns: (name) => this.dnsAnswer(name),
+            listenOn: async (address) => {
+              this.taskServer = this.createServer();
+              // The same port as on loopback when it is free there, so one URL shape serves both.
+              await listen(this.taskServer, this.port, address).catch(() => listen(this.taskServer!, 0, address));
+              return `http://${address}:${(this.taskServer.address() as AddressInfo).port}`;
+            },
+            stopTask: (task, stopCode, reason) => this.ecs.stopTask(task, stopCode, reason),
+          },
+          this.realTaskOptions,
+        );
+      } catch (e) {
+        await this.stop();
+        throw e;
+      }
+      const runner = this.runner;
+      this.scheduler.lifecycle = runner;
+      this.ecs.allocateAddress = () => runner.allocateAddress();
+    }
     this.timer = setInterval(() => {
       if (!this.paused) this.scheduler.tick();
     }, this.tickMs);
@@ -198,16 +242,43 @@ export class LocalControlPlane {
     };
   }
 
+  /** The endpoint as real tasks reach it (S3 for Loki), on the task network's gateway. */
+  get taskEndpoint(): string {
+    if (!this.runner) throw new Error("the task endpoint exists only with real tasks (tasks: 'real')");
+    return this.runner.taskEndpoint;
+  }
+
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.save();
-    const server = this.server;
-    if (!server) return;
+    await this.runner?.close();
+    this.runner = undefined;
+    for (const server of [this.taskServer, this.server]) {
+      if (!server) continue;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    }
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    this.taskServer = undefined;
+  }
+
+  /** What the ECS agent reads for a container's `secrets`: the parameter's value, by name or ARN. */
+  private secretValue(valueFrom: string): string | undefined {
+    const name = valueFrom.replace(/^arn:[^:]+:ssm:[^:]*:[^:]*:parameter/, "");
+    const out = this.ssm.handle("GetParameters", { Names: [name], WithDecryption: true }) as { Parameters: { Value: string }[] };
+    return out.Parameters[0]?.Value;
+  }
+
+  /** The VPC resolver's view of Cloud Map: `<service>.<namespace>` → the IPs of the tasks registered in it. */
+  private dnsAnswer(name: string): DnsAnswer {
+    const namespace = Object.values(this.discovery.state.namespaces).find((n) => n.type !== "HTTP" && (name === n.name || name.endsWith(`.${n.name}`)));
+    if (!namespace) return { inZone: false };
+    const service = Object.values(this.discovery.state.services).find((s) => s.namespaceId === namespace.id && `${s.name}.${namespace.name}` === name);
+    if (!service) return { inZone: true, exists: name === namespace.name, addresses: [], ttl: 60 };
+    const ttl = (service.dnsConfig as { DnsRecords?: { TTL?: number }[] } | undefined)?.DnsRecords?.[0]?.TTL ?? 60;
+    return { inZone: true, exists: true, addresses: this.ecs.instancesOf(service.arn).map((t) => t.privateIp), ttl };
   }
 
   pause(): void {
@@ -446,6 +517,16 @@ export class LocalControlPlane {
       return reply(400, { error: String(e instanceof Error ? e.message : e) });
     }
   }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 export async function startLocalControlPlane(options: LocalControlPlaneOptions = {}): Promise<LocalControlPlane> {

@@ -213,7 +213,7 @@ describe("service discovery", () => {
     expect(services.every((s) => s.tags.some((t) => t.Key === "lokistack.io/managed-by"))).toBe(true);
     for (const s of services) {
       expect(op.cp.ecs.state.services[`logging/${s.name}`]!.serviceRegistries).toEqual([{ registryArn: s.arn }]);
-      expect(op.cp.ecs.instancesOf(s.arn)).toBe(1);
+      expect(op.cp.ecs.instancesOf(s.arn)).toHaveLength(1);
     }
   });
 

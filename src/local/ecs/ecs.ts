@@ -51,6 +51,9 @@ export interface EcsOptions {
 }
 
 export class EcsService {
+  /** Gives each new task its private IP; real tasks take theirs from the task network. */
+  allocateAddress: (sequence: number) => string = (n) => `10.0.${(n >> 8) & 255}.${n & 255}`;
+
   constructor(
     readonly state: EcsState,
     private readonly opts: EcsOptions,
@@ -301,14 +304,14 @@ export class EcsService {
   }
 
   /**
-   * A Cloud Map service's instance count: the RUNNING tasks registered in it. A service task registers
+   * A Cloud Map service's instances: the RUNNING tasks registered in it. A service task registers
    * in its service's registries as they were when it started, and is deregistered once it leaves
    * RUNNING (stopping, stopped), so Cloud Map DeleteService succeeds after the tasks are gone.
    */
-  instancesOf(registryArn: string): number {
+  instancesOf(registryArn: string): TaskState[] {
     const registries = (t: TaskState) =>
       t.registries ?? (this.state.services[`${t.cluster}/${t.service ?? ""}`]?.serviceRegistries ?? []).map((r) => (r as { registryArn?: string }).registryArn);
-    return Object.values(this.state.tasks).filter((t) => t.lastStatus === "RUNNING" && registries(t).includes(registryArn)).length;
+    return Object.values(this.state.tasks).filter((t) => t.lastStatus === "RUNNING" && registries(t).includes(registryArn));
   }
 
   private deploymentConfiguration(input: unknown, base?: ServiceState["deploymentConfiguration"]): ServiceState["deploymentConfiguration"] {
@@ -602,7 +605,7 @@ export class EcsService {
       ...(opts.launchType ? { launchType: opts.launchType } : {}),
       ...(opts.platformVersion ? { platformVersion: opts.platformVersion === "LATEST" ? "1.4.0" : opts.platformVersion } : {}),
       availabilityZone: `${this.opts.region}${"abc"[n % 3]}`,
-      privateIp: `10.0.${(n >> 8) & 255}.${n & 255}`,
+      privateIp: this.allocateAddress(n),
       ...(subnets.length > 0 ? { subnetId: subnets[n % subnets.length] } : {}),
       containers,
       tags: opts.tags,
@@ -708,10 +711,14 @@ export class EcsService {
         taskArn: t.arn,
         name: c.name,
         image: c.image,
-        lastStatus: stopped ? "STOPPED" : t.lastStatus === "RUNNING" && (c.essential || !t.startedAt) ? "RUNNING" : t.lastStatus === "RUNNING" ? "STOPPED" : "PENDING",
-        ...(stopped ? { exitCode: c.exitCode ?? (t.stopCode === "EssentialContainerExited" && c.essential ? 1 : 143) } : !c.essential && t.startedAt ? { exitCode: 0 } : {}),
+        // Real tasks report what each container process did; simulated ones derive it from the task.
+        lastStatus: c.lastStatus ?? (stopped ? "STOPPED" : t.lastStatus === "RUNNING" && (c.essential || !t.startedAt) ? "RUNNING" : t.lastStatus === "RUNNING" ? "STOPPED" : "PENDING"),
+        ...(c.lastStatus
+          ? c.exitCode !== undefined ? { exitCode: c.exitCode } : {}
+          : stopped ? { exitCode: c.exitCode ?? (t.stopCode === "EssentialContainerExited" && c.essential ? 1 : 143) } : !c.essential && t.startedAt ? { exitCode: 0 } : {}),
+        ...(c.reason ? { reason: c.reason } : {}),
         networkInterfaces: [{ attachmentId: t.id, privateIpv4Address: t.privateIp }],
-        healthStatus: c.essential && t.hasHealthCheck ? t.healthStatus : "UNKNOWN",
+        healthStatus: c.healthStatus ?? (c.essential && t.hasHealthCheck ? t.healthStatus : "UNKNOWN"),
         cpu: "0",
       })),
       cpu: t.cpu,

@@ -135,7 +135,16 @@ export interface TaskState {
   availabilityZone: string;
   privateIp: string;
   subnetId?: string;
-  containers: { name: string; image: string; essential: boolean; exitCode?: number }[];
+  containers: {
+    name: string;
+    image: string;
+    essential: boolean;
+    exitCode?: number;
+    /** Real tasks only: what the container process did (simulated tasks derive it from the task). */
+    lastStatus?: "PENDING" | "RUNNING" | "STOPPED";
+    healthStatus?: "HEALTHY" | "UNHEALTHY" | "UNKNOWN";
+    reason?: string;
+  }[];
   tags: Tag[];
   /** Cloud Map service ARNs the task is registered in while RUNNING (service tasks only). */
   registries?: string[];
@@ -155,6 +164,13 @@ export interface EcsState {
 
 export function emptyEcsState(): EcsState {
   return { clusters: {}, taskDefinitions: {}, services: {}, tasks: {}, sequence: 0 };
+}
+
+/** A task enters a new phase of its lifecycle. */
+export function moveTask(t: TaskState, status: TaskLastStatus): void {
+  t.lastStatus = status;
+  t.ticks = 0;
+  t.version += 1;
 }
 
 export const isLive = (t: TaskState) => t.lastStatus !== "STOPPED";

@@ -6,7 +6,7 @@
 // old ones are stopped. With 0/100 the old task is gone before the new one
 // starts; with 100/200 they overlap until the new one is healthy.
 import type { EcsService } from "./ecs.ts";
-import { isHealthy, type ServiceState, type TaskState } from "./model.ts";
+import { isHealthy, moveTask, type ServiceState, type TaskDefinitionState, type TaskState } from "./model.ts";
 
 export interface SchedulerTiming {
   /** Ticks a task spends in each phase before moving on. */
@@ -30,42 +30,30 @@ export const DEFAULT_TIMING: SchedulerTiming = {
   inactiveRetentionSeconds: 3600,
 };
 
-export class Scheduler {
-  constructor(
-    private readonly ecs: EcsService,
-    private readonly timing: SchedulerTiming,
-    private readonly now: () => number,
-  ) {}
+export interface TaskLifecycle {
+  /** Moves one task a step along PROVISIONING → PENDING → RUNNING (→ HEALTHY) → STOPPING → DEPROVISIONING → STOPPED. */
+  advance(task: TaskState, taskDefinition: TaskDefinitionState | undefined, now: number): void;
+}
 
-  tick(): void {
-    const { state } = this.ecs;
-    for (const task of Object.values(state.tasks)) this.advance(task);
-    const index = this.ecs.liveTasksByService();
-    for (const service of Object.values(state.services)) this.reconcile(service, index.get(`${service.cluster}/${service.name}`) ?? []);
-    this.prune();
-  }
+/** Tasks that spend a few ticks in each phase and become HEALTHY after `timing.healthy` ticks. */
+export class SimulatedLifecycle implements TaskLifecycle {
+  constructor(private readonly timing: SchedulerTiming) {}
 
-  private advance(t: TaskState): void {
+  advance(t: TaskState, _td: TaskDefinitionState | undefined, now: number): void {
     if (t.lastStatus === "STOPPED") return;
     t.ticks += 1;
-    const now = this.now();
-    const move = (status: TaskState["lastStatus"]) => {
-      t.lastStatus = status;
-      t.ticks = 0;
-      t.version += 1;
-    };
     if (t.desiredStatus === "STOPPED") {
       if (t.lastStatus === "PROVISIONING" || t.lastStatus === "PENDING") {
-        move("STOPPED");
+        moveTask(t, "STOPPED");
       } else if (t.lastStatus !== "STOPPING" && t.lastStatus !== "DEPROVISIONING") {
-        move("STOPPING");
+        moveTask(t, "STOPPING");
         return;
       } else if (t.lastStatus === "STOPPING" && t.ticks >= this.timing.stopping) {
         t.executionStoppedAt = now;
-        move("DEPROVISIONING");
+        moveTask(t, "DEPROVISIONING");
         return;
       } else if (t.lastStatus === "DEPROVISIONING") {
-        move("STOPPED");
+        moveTask(t, "STOPPED");
       } else return;
       t.stoppedAt = now;
       t.executionStoppedAt ??= now;
@@ -73,16 +61,38 @@ export class Scheduler {
     }
     if (t.lastStatus === "PROVISIONING" && t.ticks >= this.timing.provisioning) {
       t.pullStartedAt = now;
-      move("PENDING");
+      moveTask(t, "PENDING");
     } else if (t.lastStatus === "PENDING" && t.ticks >= this.timing.pending) {
       t.pullStoppedAt = now;
       t.startedAt = now;
       t.connectivityAt = now;
-      move("RUNNING");
+      moveTask(t, "RUNNING");
     } else if (t.lastStatus === "RUNNING" && t.hasHealthCheck && t.healthStatus === "UNKNOWN" && t.ticks >= this.timing.healthy) {
       t.healthStatus = "HEALTHY";
       t.version += 1;
     }
+  }
+}
+
+export class Scheduler {
+  constructor(
+    private readonly ecs: EcsService,
+    private readonly timing: SchedulerTiming,
+    private readonly now: () => number,
+  ) {
+    this.lifecycle = new SimulatedLifecycle(timing);
+  }
+
+  /** How tasks move through their lifecycle: by ticks (simulated, the default) or by real processes. */
+  lifecycle: TaskLifecycle;
+
+  tick(): void {
+    const { state } = this.ecs;
+    const now = this.now();
+    for (const task of Object.values(state.tasks)) this.lifecycle.advance(task, this.ecs.taskDefinition(task.taskDefinitionArn), now);
+    const index = this.ecs.liveTasksByService();
+    for (const service of Object.values(state.services)) this.reconcile(service, index.get(`${service.cluster}/${service.name}`) ?? []);
+    this.prune();
   }
 
   /** `tasks`: the service's live tasks; tasks started here are added to it. */
@@ -96,6 +106,10 @@ export class Scheduler {
         s.deployments = [];
       }
       return;
+    }
+    // ECS replaces a service task whose essential container fails its health checks.
+    for (const t of tasks) {
+      if (t.desiredStatus === "RUNNING" && t.healthStatus === "UNHEALTHY") this.ecs.stopTask(t, "ServiceSchedulerInitiated", "Task failed container health checks");
     }
     const primary = s.deployments[0]!;
     const running = tasks.filter((t) => t.desiredStatus === "RUNNING");
