@@ -5,7 +5,8 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { stringify } from "yaml";
 import { localEndpointMessage, RegionError, resolveRegion } from "./aws/clients.ts";
-import { runLocal, SeedError } from "./runtime/local.ts";
+import { REAL_TASKS_HOWTO, runLocal, SeedError, type TaskMode } from "./runtime/local.ts";
+import { RealTasksUnavailable } from "./local/tasks/runner.ts";
 import { formatIssue, type Issue } from "./resources/issues.ts";
 import { DEFAULT_PREFIX, render } from "./resources/render.ts";
 import { validateText, type ValidationResult } from "./resources/validate.ts";
@@ -179,13 +180,15 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .option("--tick-ms <ms>", "milliseconds between scheduler ticks", int, 1000)
     .option("--seed <file>", "seed a LokiStack spec: its cluster, bucket and SSM parameter")
     .option("--prefix <prefix>", "SSM prefix for seeded specs", DEFAULT_PREFIX)
-    .action(async (opts: { port: number; state?: string; tickMs: number; seed?: string; prefix: string }) => {
+    .addOption(new Option("--tasks <mode>", "run tasks as simulated lifecycles or as real processes (needs a Loki binary and root)").choices(["simulated", "real"]).default("simulated"))
+    .option("--loki-bin <path>", "the Loki binary for real tasks (default: LOKI_BIN, then loki on PATH)")
+    .action(async (opts: { port: number; state?: string; tickMs: number; seed?: string; prefix: string; tasks: TaskMode; lokiBin?: string }) => {
       let cp;
       try {
         cp = await runLocal(opts, (line) => io.stdout(`${line}\n`));
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") io.stderr(`port ${opts.port} is in use: pass --port 0 for a free one\n`);
-        else if (e instanceof SeedError) io.stderr(`${e.message}\n`);
+        else if (e instanceof SeedError || e instanceof RealTasksUnavailable) io.stderr(`lokistack local: ${e.message}\n`);
         else throw e;
         exitCode = 1;
         return;
@@ -200,13 +203,20 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .description("The control plane and the operator in one process: converge the demo stack, then chaos.")
     .option("--port <port>", "port on 127.0.0.1 for the control plane (0 picks a free one)", int, 4566)
     .option("--resync <cron>", "resync schedule (cron with seconds)", "*/2 * * * * *")
-    .action(async (opts: { port: number; resync: string }) => {
+    .addOption(new Option("--tasks <mode>", "auto: real Loki processes when a Loki binary and root are there, simulated otherwise").choices(["auto", "simulated", "real"]).default("auto"))
+    .option("--loki-bin <path>", "the Loki binary for real tasks (default: LOKI_BIN, then loki on PATH)")
+    .action(async (opts: { port: number; resync: string; tasks: TaskMode; lokiBin?: string }) => {
       let demo;
       try {
-        demo = await startDemo({ port: opts.port, resync: opts.resync });
+        demo = await startDemo({ port: opts.port, resync: opts.resync, tasks: opts.tasks, ...(opts.lokiBin ? { lokiBin: opts.lokiBin } : {}) });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === "EADDRINUSE") {
           io.stderr(`port ${opts.port} is in use: pass --port 0 for a free one (npm start -- --port 0)\n`);
+          exitCode = 1;
+          return;
+        }
+        if (e instanceof RealTasksUnavailable) {
+          io.stderr(`lokistack demo: ${e.message}\n${REAL_TASKS_HOWTO}\n`);
           exitCode = 1;
           return;
         }

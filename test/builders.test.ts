@@ -99,6 +99,18 @@ describe("a microservices stack with 3 ingesters", () => {
     expect(init.secrets).toEqual([{ name: "LOKI_CONFIG", valueFrom: "/lokistack/prod-logs/config/prod-logs-compactor" }]);
     expect(td).toMatchObject({ networkMode: "awsvpc", requiresCompatibilities: ["FARGATE"], cpu: "2048", memory: "4096" });
   });
+
+  it("hands every volume Loki writes to the image's uid before Loki starts: Fargate mounts them root-owned 0755", () => {
+    for (const td of out.taskDefinitions) {
+      const loki = td.containerDefinitions!.find((c) => c.name === "loki")!;
+      const init = td.containerDefinitions!.find((c) => c.name === "config")!;
+      const writable = loki.mountPoints!.filter((m) => !m.readOnly).map((m) => m.containerPath!);
+      expect(writable.length, td.family).toBeGreaterThan(0);
+      expect(init.mountPoints!.map((m) => m.containerPath)).toEqual(expect.arrayContaining(writable));
+      expect(init.command![0], td.family).toMatch(new RegExp(`&& chown 10001:10001 ${[...writable].sort().join(" ")}$`));
+      expect(init.user).toBeUndefined(); // the busybox image's root
+    }
+  });
 });
 
 describe("WAL replay ceiling", () => {

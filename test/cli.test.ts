@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { cli } from "./helpers/cli.ts";
+import { chooseTasks } from "../src/runtime/local.ts";
 import { JSON_SCHEMA_PATH, lokiStackJsonSchemaText } from "../src/resources/json-schema.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -94,6 +95,22 @@ describe("manifests/lokistack.schema.json", () => {
 
 
 describe("lokistack local", () => {
+  it("refuses --tasks real without a Loki binary, naming what it was given and where to get one", async () => {
+    const r = await cli("local", "--port", "0", "--tasks", "real", "--loki-bin", "/nonexistent/loki");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("real tasks need what this machine lacks");
+    expect(r.stderr).toContain("a Loki binary: /nonexistent/loki (--loki-bin) is not an executable file");
+    expect(r.stdout).not.toContain("listening");
+  });
+
+  it("falls back to simulated tasks in auto mode and says how to get real ones", () => {
+    const chosen = chooseTasks("auto", "/nonexistent/loki");
+    expect(chosen.options).toEqual({ tasks: "simulated" });
+    expect(chosen.note).toContain("Tasks are simulated (a Loki binary missing)");
+    expect(chosen.note).toContain("https://github.com/grafana/loki/releases");
+    expect(chooseTasks("simulated", "/nonexistent/loki")).toEqual({ options: { tasks: "simulated" } });
+  });
+
   it("serves the seeded stack to any SDK client, saves its state and stops on SIGTERM", async () => {
     const { spawn } = await import("node:child_process");
     const { mkdtempSync, existsSync } = await import("node:fs");

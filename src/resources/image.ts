@@ -2,6 +2,9 @@
 // based (wget exists), 3.6 is distroless with no way to self-check
 // (grafana/loki#20149), and 3.7 added `loki -health` (grafana/loki#20313).
 
+/** The uid (and gid) the grafana/loki image runs as (its Dockerfile's USER). */
+export const LOKI_USER = 10001;
+
 export type LokiVersion = readonly [major: number, minor: number, patch: number];
 
 /** The semantic version in an image tag such as grafana/loki:3.5.0, if there is one. */

@@ -2,7 +2,7 @@
 import type { ContainerDefinition, KeyValuePair, RegisterTaskDefinitionCommandInput, Volume } from "@aws-sdk/client-ecs";
 import { COMPONENTS, LOKI_PORTS } from "./components.ts";
 import { contentHash } from "./hash.ts";
-import { healthCheckFor } from "./image.ts";
+import { healthCheckFor, LOKI_USER } from "./image.ts";
 import { PATHS } from "./loki-config.ts";
 import type { ResolvedStack } from "./resolve.ts";
 import { ownershipTags, TAGS } from "./tags.ts";
@@ -77,14 +77,20 @@ export function buildTaskDefinition(options: TaskDefinitionOptions): RegisterTas
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]) => ({ name, value }));
 
+  // Fargate creates bind-mount volumes owned by root with mode 0755, and an EFS
+  // root directory without an access point is root's too, while Loki runs as
+  // the image's uid 10001: the init container (root) writes the config and
+  // hands Loki the top of every volume it writes to. Not recursively: a WAL
+  // on EFS may hold gigabytes, and what Loki wrote is Loki's already.
+  const writable = mounts.map((m) => m.containerPath).sort();
   const configInit: ContainerDefinition = {
     name: CONTAINERS.config,
     image: stack.spec.configInitImage,
     essential: false,
     entryPoint: ["sh", "-c"],
-    command: [`printf '%s' "$LOKI_CONFIG" > ${PATHS.configFile}`],
+    command: [`printf '%s' "$LOKI_CONFIG" > ${PATHS.configFile} && chown ${LOKI_USER}:${LOKI_USER} ${writable.join(" ")}`],
     secrets: [{ name: "LOKI_CONFIG", valueFrom: configParameterName(options.parameterPrefix, stack.name, unit.name) }],
-    mountPoints: [{ sourceVolume: "config", containerPath: PATHS.config }],
+    mountPoints: [{ sourceVolume: "config", containerPath: PATHS.config }, ...mounts],
     dockerLabels: { [CONFIG_HASH_LABEL]: options.configHash },
     logConfiguration: logConfiguration(`${unit.name}-config`),
   };

@@ -9,7 +9,8 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { parseStatus } from "../controllers/status.ts";
 import { startLocalControlPlane, type LocalControlPlane } from "../local/control-plane.ts";
-import { seedStack } from "./local.ts";
+import { chooseTasks, REAL_TASKS_HOWTO, seedStack, type TaskMode } from "./local.ts";
+import { LinePusher } from "./pusher.ts";
 import { createLogger } from "./logger.ts";
 import { createOperator, type Operator } from "./operator.ts";
 
@@ -23,6 +24,9 @@ export interface DemoOptions {
   /** Give up waiting for a repair after this many status checks. */
   maxChecks?: number;
   checkIntervalMs?: number;
+  /** simulated (the default here), real, or auto (real when a Loki binary and root are there): what `npm start` passes. */
+  tasks?: TaskMode;
+  lokiBin?: string;
 }
 
 export interface Demo {
@@ -35,7 +39,9 @@ export interface Demo {
 
 export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   const logger = options.logger ?? createLogger();
-  const cp = await startLocalControlPlane({ port: options.port ?? 4566, tickMs: options.tickMs ?? 250 });
+  const tasks = chooseTasks(options.tasks ?? "simulated", options.lokiBin);
+  const cp = await startLocalControlPlane({ port: options.port ?? 4566, tickMs: options.tickMs ?? 250, ...tasks.options });
+  if (tasks.note) logger.info({ event: "demo", tasks: cp.runner ? "real" : "simulated" }, tasks.note);
   const stack = await seedStack(cp, DEMO_SPEC);
   const operator = createOperator({
     endpoint: cp.endpoint,
@@ -63,12 +69,24 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   };
   const waitReady = async (after: number): Promise<boolean> => {
     const passesBefore = operator.daemon.passCount;
-    for (let i = 0; i < (options.maxChecks ?? 240); i++) {
+    for (let i = 0; i < (options.maxChecks ?? (cp.runner ? 600 : 240)); i++) {
       // A repair counts only once a pass has run since the chaos struck.
       if (operator.daemon.passCount > passesBefore + after && (await ready())) return true;
       await new Promise((r) => setTimeout(r, options.checkIntervalMs ?? 500));
     }
     return false;
+  };
+
+  // With real tasks a client pushes numbered lines through the distributor the whole time, so
+  // the chaos has real consequences: a count of acknowledged lines, and whether any was lost.
+  const urlsOf = (unit: string) =>
+    Object.values(cp.ecs.state.tasks)
+      .filter((t) => t.group === `service:${unit}` && t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING")
+      .map((t) => `http://${t.privateIp}:3100`);
+  const pusher = cp.runner ? new LinePusher({ distributors: () => urlsOf(`${stack.name}-distributor`), rate: 10, labels: { job: "demo-pusher" } }) : undefined;
+  const pushed = () => {
+    const r = pusher!.report();
+    return { acknowledged: r.acknowledged, failedPushes: r.failures, longestOutageSeconds: r.longestOutageMs / 1000 };
   };
 
   const ecs = operator.clients.ecs;
@@ -104,6 +122,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     async chaos() {
       const converged = await waitReady(0);
       logger.info({ event: "demo", converged }, converged ? `'${stack.name}' is Ready: chaos begins` : `'${stack.name}' did not become Ready`);
+      if (pusher) {
+        pusher.start();
+        logger.info({ event: "pusher", distributor: `${stack.name}-distributor` }, "a client pushes 10 numbered log lines a second through the distributor");
+      }
       const outcomes = [];
       for (const [i, s] of steps.entries()) {
         const t0 = performance.now();
@@ -112,7 +134,21 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
         const repaired = await waitReady(1);
         const seconds = Math.round((performance.now() - t0) / 100) / 10;
         logger.info({ event: "chaos", step: i + 1, repaired, seconds }, repaired ? `repaired in ${seconds} s` : "not repaired in time");
+        if (pusher) logger.info({ event: "pusher", ...pushed() }, `${pushed().acknowledged} lines acknowledged so far, ${pushed().failedPushes} pushes failed`);
         outcomes.push({ step: s.step, repaired, seconds });
+      }
+      if (pusher) {
+        await pusher.stop();
+        const frontend = urlsOf(`${stack.name}-query-frontend`)[0];
+        const verified = frontend ? await pusher.verify(frontend).catch(() => undefined) : undefined;
+        logger.info(
+          { event: "pusher", ...pushed(), found: verified?.found, lost: verified?.lost.length },
+          verified
+            ? `read back through the query frontend: ${verified.found} of ${verified.acknowledged} acknowledged lines found, ${verified.lost.length} lost`
+            : "could not read the lines back through the query frontend",
+        );
+      } else {
+        logger.info({ event: "demo" }, `These tasks were simulated. ${REAL_TASKS_HOWTO}`);
       }
       logger.info(
         { event: "demo", endpoint: cp.endpoint },
@@ -121,6 +157,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       return outcomes;
     },
     async stop() {
+      await pusher?.stop();
       await operator.daemon.stop();
       await cp.stop();
     },

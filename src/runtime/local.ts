@@ -1,6 +1,7 @@
 // `lokistack local`: the embedded control plane as a long-running process,
 // optionally seeded with a LokiStack spec (its cluster, bucket and SSM parameter).
 import { readFileSync } from "node:fs";
+import { parseDocument } from "yaml";
 import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
@@ -9,7 +10,11 @@ import { DEFAULT_PREFIX, desiredUnits } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
 import { validateText } from "../resources/validate.ts";
 import { formatIssue } from "../resources/issues.ts";
-import { startLocalControlPlane, type LocalControlPlane } from "../local/control-plane.ts";
+import { startLocalControlPlane, type LocalControlPlane, type LocalControlPlaneOptions } from "../local/control-plane.ts";
+import { checkHost } from "../local/tasks/host.ts";
+import { findLokiBinary, RealTasksUnavailable } from "../local/tasks/runner.ts";
+
+export type TaskMode = "simulated" | "real" | "auto";
 
 export interface LocalOptions {
   port: number;
@@ -17,6 +22,30 @@ export interface LocalOptions {
   tickMs: number;
   seed?: string;
   prefix: string;
+  tasks?: TaskMode;
+  lokiBin?: string;
+}
+
+export const REAL_TASKS_HOWTO =
+  "For real Loki tasks, download Loki from https://github.com/grafana/loki/releases, set LOKI_BIN=/path/to/loki (or pass --loki-bin), and run as root with iproute2, bubblewrap, util-linux and busybox installed (Debian: apt-get install iproute2 bubblewrap busybox).";
+
+/**
+ * How tasks will run. `real` needs a Loki binary (--loki-bin, LOKI_BIN or `loki` on PATH)
+ * and what checkHost() lists, and throws RealTasksUnavailable naming everything missing;
+ * `auto` runs real tasks when it can and simulated ones otherwise, saying why.
+ */
+export function chooseTasks(mode: TaskMode = "simulated", lokiBin?: string): { options: Pick<LocalControlPlaneOptions, "tasks" | "realTasks">; note?: string } {
+  if (mode === "simulated") return { options: { tasks: "simulated" } };
+  const bin = findLokiBinary(lokiBin);
+  const host = checkHost();
+  const given = lokiBin ?? (process.env.LOKI_BIN || undefined);
+  const noBinary = given
+    ? `a Loki binary: ${given} (${lokiBin ? "--loki-bin" : "LOKI_BIN"}) is not an executable file`
+    : "a Loki binary: --loki-bin, LOKI_BIN or `loki` on PATH (https://github.com/grafana/loki/releases)";
+  const missing = [...(bin ? [] : [noBinary]), ...(host.ok ? [] : host.missing)];
+  if (missing.length === 0) return { options: { tasks: "real", realTasks: { lokiBin: bin! } }, note: `Tasks are real processes: Loki from ${bin}.` };
+  if (mode === "real") throw new RealTasksUnavailable(missing);
+  return { options: { tasks: "simulated" }, note: `Tasks are simulated (${missing[0]!.split(":")[0]} missing). ${REAL_TASKS_HOWTO}` };
 }
 
 export class SeedError extends Error {}
@@ -34,9 +63,26 @@ export function describeDesired(stack: ResolvedStack): string[] {
 
 /** Seeds a stack the way a person would (cluster, Cloud Map namespace, bucket, spec), through the AWS APIs. */
 export async function seedStack(cp: LocalControlPlane, file: string, prefix = DEFAULT_PREFIX): Promise<ResolvedStack> {
-  const text = readFileSync(file, "utf8");
+  return seedStackText(cp, readFileSync(file, "utf8"), file, prefix);
+}
+
+/**
+ * Real tasks reach S3 at the control plane's address on the task network: a
+ * spec written for AWS gets that endpoint (path-style, as S3-compatible
+ * stores need) so its Loki stores chunks and index in the local S3.
+ */
+export function pointAtLocalS3(text: string, taskEndpoint: string): string {
+  const doc = parseDocument(text);
+  doc.setIn(["spec", "storage", "s3", "endpoint"], taskEndpoint);
+  doc.setIn(["spec", "storage", "s3", "forcePathStyle"], true);
+  return doc.toString();
+}
+
+/** Seeds a stack from its text; `source` names it in errors. With real tasks, its S3 is the local one. */
+export async function seedStackText(cp: LocalControlPlane, original: string, source: string, prefix = DEFAULT_PREFIX): Promise<ResolvedStack> {
+  const text = cp.runner ? pointAtLocalS3(original, cp.runner.taskEndpoint) : original;
   const result = validateText(text);
-  if (!result.ok) throw new SeedError(`${file} is not a valid LokiStack:\n${result.errors.map(formatIssue).join("\n")}`);
+  if (!result.ok) throw new SeedError(`${source} is not a valid LokiStack:\n${result.errors.map(formatIssue).join("\n")}`);
   const { stack } = result;
   const ecs = new ECSClient(cp.clientConfig);
   const ssm = new SSMClient(cp.clientConfig);
@@ -52,9 +98,12 @@ export async function seedStack(cp: LocalControlPlane, file: string, prefix = DE
 }
 
 export async function runLocal(opts: LocalOptions, out: (line: string) => void): Promise<LocalControlPlane> {
-  const cp = await startLocalControlPlane({ port: opts.port, tickMs: opts.tickMs, ...(opts.state ? { statePath: opts.state } : {}) });
+  const tasks = chooseTasks(opts.tasks, opts.lokiBin);
+  const cp = await startLocalControlPlane({ port: opts.port, tickMs: opts.tickMs, ...tasks.options, ...(opts.state ? { statePath: opts.state } : {}) });
   const endpoint = cp.endpoint;
   out(`Local AWS control plane (ECS, SSM, S3) listening on ${endpoint}`);
+  if (tasks.note) out(tasks.note);
+  if (cp.runner) out(`Task network ${cp.runner.taskEndpoint.replace(/:\d+$/, "")} (gateway); tasks reach the control plane at ${cp.runner.taskEndpoint}; container logs under ${cp.runner.runDir}/logs.`);
   if (opts.seed) {
     const stack = await seedStack(cp, opts.seed, opts.prefix);
     out(`Seeded LokiStack '${stack.name}' from ${opts.seed} at ${opts.prefix}/${stack.name}/spec (cluster ${stack.spec.cluster}, bucket ${stack.spec.storage.s3.bucket}).`);

@@ -5,7 +5,7 @@
 // They need root, iproute2, bubblewrap, util-linux and BusyBox; elsewhere they
 // are skipped and say why.
 import { readFileSync } from "node:fs";
-import { CreateClusterCommand, CreateServiceCommand, DescribeTasksCommand, ListTasksCommand, RegisterTaskDefinitionCommand, RunTaskCommand, StopTaskCommand, type ContainerDefinition, type Task } from "@aws-sdk/client-ecs";
+import { CreateClusterCommand, CreateServiceCommand, DescribeTasksCommand, ListTasksCommand, RegisterTaskDefinitionCommand, RunTaskCommand, StopTaskCommand, type ContainerDefinition, type EFSVolumeConfiguration, type Task, type Volume } from "@aws-sdk/client-ecs";
 import { CreatePrivateDnsNamespaceCommand, CreateServiceCommand as CreateDiscoveryServiceCommand } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { describe, expect, it } from "vitest";
@@ -24,7 +24,7 @@ async function realPlane(): Promise<Harness> {
   return h;
 }
 
-async function register(h: Harness, family: string, containerDefinitions: ContainerDefinition[], volumes: { name: string }[] = []): Promise<string> {
+async function register(h: Harness, family: string, containerDefinitions: ContainerDefinition[], volumes: Volume[] = []): Promise<string> {
   const out = await h.ecs.send(
     new RegisterTaskDefinitionCommand({
       family,
@@ -136,6 +136,54 @@ describe.skipIf(!host.ok)("real tasks", () => {
     await h.ecs.send(new StopTaskCommand({ cluster: "c", task: a }));
     await h.ecs.send(new StopTaskCommand({ cluster: "c", task: b }));
     await until(h, a, stopped);
+  });
+
+  it("share EFS volumes across tasks by file system and root directory; an access point creates its root as creationInfo says", async () => {
+    const h = await harness({
+      tasks: "real",
+      tickMs: 50,
+      attempts: 3,
+      realTasks: { efsAccessPoints: { "fsap-0123456789abcdef0": { fileSystemId: "fs-1", rootDirectory: "/wal/ingester-0", creationInfo: { ownerUid: 10001, ownerGid: 10001, permissions: "750" } } } },
+    });
+    await h.ecs.send(new CreateClusterCommand({ clusterName: "c" }));
+    const efs = (name: string, config: Omit<EFSVolumeConfiguration, "fileSystemId">): Volume => ({ name, efsVolumeConfiguration: { fileSystemId: "fs-1", transitEncryption: "ENABLED", ...config } });
+    const writer = await register(
+      h,
+      "writer",
+      [
+        {
+          name: "app",
+          image: BUSYBOX,
+          user: "10001",
+          command: ["sh", "-c", "stat -c '%u %a' /wal; echo from-a > /wal/segment && echo wrote; mkdir /shared/dir && echo made"],
+          mountPoints: [
+            { sourceVolume: "wal", containerPath: "/wal" },
+            { sourceVolume: "shared", containerPath: "/shared" },
+          ],
+        },
+      ],
+      [efs("wal", { authorizationConfig: { accessPointId: "fsap-0123456789abcdef0", iam: "ENABLED" } }), efs("shared", { rootDirectory: "/" })],
+    );
+    const a = await runTask(h, writer);
+    await until(h, a, stopped);
+    // The access point's root was created for uid 10001 (0750); the file system's root is root's 0755.
+    expect(logOf(h, a, "app")).toMatch(/^10001 750\nwrote\nmkdir: can't create directory '\/shared\/dir': Permission denied/);
+    const reader = await register(
+      h,
+      "reader",
+      [{ name: "app", image: BUSYBOX, user: "10001", command: ["cat", "/wal/segment"], mountPoints: [{ sourceVolume: "wal", containerPath: "/wal" }] }],
+      [efs("wal", { authorizationConfig: { accessPointId: "fsap-0123456789abcdef0", iam: "ENABLED" } })],
+    );
+    const b = await runTask(h, reader);
+    await until(h, b, stopped);
+    expect(logOf(h, b, "app")).toBe("from-a\n");
+
+    // Without an access point the root directory must exist: EFS does not create it.
+    const missing = await register(h, "missing", [{ name: "app", image: BUSYBOX, command: ["true"], mountPoints: [{ sourceVolume: "wal", containerPath: "/wal" }] }], [efs("wal", { rootDirectory: "/wal/nowhere" })]);
+    const t = await until(h, await runTask(h, missing), stopped);
+    expect(t.stopCode).toBe("TaskFailedToStart");
+    expect(t.stoppedReason).toContain("ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes");
+    expect(t.stoppedReason).toContain("fs-1:/wal/nowhere");
   });
 
   it("start a container only when its dependsOn condition holds, and fail the task when a SUCCESS dependency exits non-zero", async () => {

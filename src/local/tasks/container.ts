@@ -68,7 +68,9 @@ function sandboxArgs(tools: HostTools, spec: ContainerSpec): string[] {
 }
 
 function dropTo(user: { uid: number; gid: number }): string[] {
-  return [SETPRIV, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--"];
+  // A uid change clears the parent-death signal bwrap set; set it again so a
+  // container never outlives its task when the control plane dies.
+  return [SETPRIV, `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--pdeathsig=SIGKILL", "--"];
 }
 
 export function startContainer(tools: HostTools, spec: ContainerSpec): ContainerProcess {

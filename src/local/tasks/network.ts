@@ -25,10 +25,20 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Every task namespace of one network, then its bridge. */
+/** Every task namespace of one network (and any process still in it), then its bridge. */
 async function removeLinks(ip: string, instance: string): Promise<void> {
   const namespaces = await run(ip, ["netns", "list"]).catch(() => "");
-  for (const [name] of namespaces.matchAll(new RegExp(`^lsk${instance}-\\S+`, "gm"))) await run(ip, ["netns", "delete", name]).catch(() => undefined);
+  for (const [name] of namespaces.matchAll(new RegExp(`^lsk${instance}-\\S+`, "gm"))) {
+    const pids = await run(ip, ["netns", "pids", name]).catch(() => "");
+    for (const pid of pids.split("\n").filter(Boolean)) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    await run(ip, ["netns", "delete", name]).catch(() => undefined);
+  }
   await run(ip, ["link", "delete", `lsk${instance}br`]).catch(() => undefined);
 }
 

@@ -3,7 +3,7 @@
 // DNS for the Cloud Map namespaces. The scheduler asks this runner to move
 // each live task along on every tick; the runner answers from what the
 // processes did.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TaskLifecycle } from "../ecs/scheduler.ts";
@@ -43,9 +43,16 @@ export class RealTasksUnavailable extends Error {
   }
 }
 
-/** The Loki binary real tasks would use: the option, LOKI_BIN, then `loki` on PATH. */
+/** The Loki binary real tasks would use: the option, LOKI_BIN, then `loki` on PATH; undefined unless it is an executable file. */
 export function findLokiBinary(option?: string): string | undefined {
-  return option ?? (process.env.LOKI_BIN || undefined) ?? onPath("loki");
+  const candidate = option ?? (process.env.LOKI_BIN || undefined);
+  if (candidate === undefined) return onPath("loki");
+  try {
+    accessSync(candidate, constants.X_OK);
+    return statSync(candidate).isFile() ? candidate : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export class RealTaskRunner implements TaskLifecycle {
@@ -87,6 +94,11 @@ export class RealTaskRunner implements TaskLifecycle {
   /** The task's private IP, from the task network (what DescribeTasks shows). */
   allocateAddress(): string {
     return this.network.allocate();
+  }
+
+  /** The network namespace (`ip netns` name) a task's processes run in. */
+  namespaceOf(task: TaskState): string {
+    return this.network.namespaceOf(task.id);
   }
 
   /** Where a container's stdout and stderr go (awslogs, here). */
