@@ -191,24 +191,35 @@ export async function ingesterRing(baseUrl: string): Promise<RingMember[]> {
   return body.shards.map((s) => ({ id: s.id, state: s.state, address: s.address }));
 }
 
-/** The most index files one table and tenant had at any second while watched: what the compactor had to merge. */
+/** The most index files one table had at any second while watched (uploads and compacted ones): what the compactor had to merge. */
 export function watchIndex(rs: RealStack, bucket: string): { most(): number; stop(): void } {
   let most = 0;
   const timer = setInterval(() => {
-    for (const files of indexFiles(rs, bucket).values()) most = Math.max(most, files.length);
+    const perTable = new Map<string, number>();
+    for (const [group, files] of indexFiles(rs, bucket)) perTable.set(group.split("/")[0]!, (perTable.get(group.split("/")[0]!) ?? 0) + files.length);
+    for (const n of perTable.values()) most = Math.max(most, n);
   }, 1000);
   return { most: () => most, stop: () => clearInterval(timer) };
 }
 
-/** S3 keys of the stack's TSDB index: `index/<table>/<tenant>/<file>` → files per table and tenant. */
+/**
+ * The stack's TSDB index in S3, file names grouped by where they lie: ingesters upload
+ * multi-tenant files per table (`index/<table>/<file>`, grouped as `<table>`), the
+ * compactor writes one file per table and tenant (`index/<table>/<tenant>/<file>`).
+ */
 export function indexFiles(rs: RealStack, bucket: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   const objects = rs.h.cp.s3.state.buckets[bucket]?.objects ?? {};
   for (const key of Object.keys(objects)) {
-    const m = /^index\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(key);
+    const m = /^index\/([^/]+)\/(?:([^/]+)\/)?([^/]+)$/.exec(key);
     if (!m) continue;
-    const k = `${m[1]}/${m[2]}`;
-    out.set(k, [...(out.get(k) ?? []), m[3]!]);
+    const group = m[2] ? `${m[1]}/${m[2]}` : m[1]!;
+    out.set(group, [...(out.get(group) ?? []), m[3]!]);
   }
   return out;
+}
+
+/** Compacted: no uploaded multi-tenant file left, one file per table and tenant. */
+export function compacted(index: Map<string, string[]>): boolean {
+  return index.size > 0 && [...index].every(([group, files]) => group.includes("/") && files.length === 1);
 }

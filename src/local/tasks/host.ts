@@ -4,7 +4,7 @@
 // bridge cannot be made without CAP_NET_ADMIN; switching a container to the
 // image's uid needs CAP_SETUID), iproute2, bubblewrap, util-linux and BusyBox
 // (the shell image and the shell of Alpine-based Loki images).
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
@@ -64,5 +64,38 @@ export function checkHost(): HostCheck {
     if (found) tools[tool] = found;
     else missing.push(`${tool} (${why}): apt-get install ${debian}`);
   }
-  return missing.length > 0 ? { ok: false, missing } : { ok: true, tools: tools as HostTools };
+  if (missing.length > 0) return { ok: false, missing };
+  const refused = probe(tools as HostTools);
+  return refused ? { ok: false, missing: [refused] } : { ok: true, tools: tools as HostTools };
+}
+
+/**
+ * Root is not always enough (a container without CAP_NET_ADMIN or CAP_SYS_ADMIN, a seccomp
+ * profile that forbids unshare): try what a task needs once, a network namespace with a veth
+ * pair and a bubblewrap mount namespace, and say what refused.
+ */
+function probe(tools: HostTools): string | undefined {
+  const ns = `lskprobe${process.pid}`;
+  const attempt = (what: string, command: string, args: string[]) => {
+    try {
+      execFileSync(command, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+      return undefined;
+    } catch (e) {
+      const stderr = String((e as { stderr?: Buffer }).stderr ?? "").trim();
+      return `permission to create ${what} (${command} ${args.join(" ")}: ${stderr || (e as Error).message}); run as root with CAP_SYS_ADMIN and CAP_NET_ADMIN`;
+    }
+  };
+  try {
+    return (
+      attempt("network namespaces", tools.ip, ["netns", "add", ns]) ??
+      attempt("veth pairs", tools.ip, ["-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name", "probe1"]) ??
+      attempt("mount namespaces", tools.bwrap, ["--ro-bind", "/", "/", "--unshare-uts", "true"])
+    );
+  } finally {
+    try {
+      execFileSync(tools.ip, ["netns", "delete", ns], { stdio: "ignore" });
+    } catch {
+      // never created
+    }
+  }
 }
