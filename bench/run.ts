@@ -8,3 +8,5 @@ console.log();
 await import("./operator-rss.ts");
 console.log();
 await import("./safety.ts");
+console.log();
+await import("./real-tasks.ts");

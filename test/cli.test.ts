@@ -106,7 +106,7 @@ describe("lokistack local", () => {
   it("falls back to simulated tasks in auto mode and says how to get real ones", () => {
     const chosen = chooseTasks("auto", "/nonexistent/loki");
     expect(chosen.options).toEqual({ tasks: "simulated" });
-    expect(chosen.note).toContain("Tasks are simulated (a Loki binary missing)");
+    expect(chosen.note).toContain("Tasks are simulated: this machine lacks a Loki binary");
     expect(chosen.note).toContain("https://github.com/grafana/loki/releases");
     expect(chooseTasks("simulated", "/nonexistent/loki")).toEqual({ options: { tasks: "simulated" } });
   });

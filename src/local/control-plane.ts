@@ -251,8 +251,15 @@ export class LocalControlPlane {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.save();
-    await this.runner?.close();
-    this.runner = undefined;
+    try {
+      await this.runner?.close();
+    } finally {
+      this.runner = undefined;
+      await this.closeServers();
+    }
+  }
+
+  private async closeServers(): Promise<void> {
     for (const server of [this.taskServer, this.server]) {
       if (!server) continue;
       await new Promise<void>((resolve) => {
@@ -266,9 +273,13 @@ export class LocalControlPlane {
 
   /** What the ECS agent reads for a container's `secrets`: the parameter's value, by name or ARN. */
   private secretValue(valueFrom: string): string | undefined {
-    const name = valueFrom.replace(/^arn:[^:]+:ssm:[^:]*:[^:]*:parameter/, "");
-    const out = this.ssm.handle("GetParameters", { Names: [name], WithDecryption: true }) as { Parameters: { Value: string }[] };
-    return out.Parameters[0]?.Value;
+    // An ARN names `/a/b` as `…:parameter/a/b` and `name` as `…:parameter/name`: try both readings.
+    const path = valueFrom.replace(/^arn:[^:]+:ssm:[^:]*:[^:]*:parameter/, "");
+    for (const name of path === valueFrom ? [path] : [path, path.slice(1)]) {
+      const out = this.ssm.handle("GetParameters", { Names: [name], WithDecryption: true }) as { Parameters: { Value: string }[] };
+      if (out.Parameters[0]) return out.Parameters[0].Value;
+    }
+    return undefined;
   }
 
   /** The VPC resolver's view of Cloud Map: `<service>.<namespace>` → the IPs of the tasks registered in it. */

@@ -88,7 +88,9 @@ export function buildTaskDefinition(options: TaskDefinitionOptions): RegisterTas
     image: stack.spec.configInitImage,
     essential: false,
     entryPoint: ["sh", "-c"],
-    command: [`printf '%s' "$LOKI_CONFIG" > ${PATHS.configFile} && chown ${LOKI_USER}:${LOKI_USER} ${writable.join(" ")}`],
+    // A chown refused (EFS with root squash, or an access point with another owner) must not keep
+    // Loki from starting: the volume may be writable anyway, and if not, Loki's own error says so.
+    command: [`printf '%s' "$LOKI_CONFIG" > ${PATHS.configFile} && { chown ${LOKI_USER}:${LOKI_USER} ${writable.join(" ")} || echo 'lokistack: cannot chown ${writable.join(" ")}' >&2; }`],
     secrets: [{ name: "LOKI_CONFIG", valueFrom: configParameterName(options.parameterPrefix, stack.name, unit.name) }],
     mountPoints: [{ sourceVolume: "config", containerPath: PATHS.config }, ...mounts],
     dockerLabels: { [CONFIG_HASH_LABEL]: options.configHash },

@@ -29,6 +29,13 @@ export interface DemoOptions {
   lokiBin?: string;
 }
 
+/** Loki's HTTP address on each RUNNING task of a service, as a load balancer in front of them would have it. */
+export function runningTaskUrls(cp: LocalControlPlane, service: string): string[] {
+  return Object.values(cp.ecs.state.tasks)
+    .filter((t) => t.group === `service:${service}` && t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING")
+    .map((t) => `http://${t.privateIp}:3100`);
+}
+
 export interface Demo {
   cp: LocalControlPlane;
   operator: Operator;
@@ -79,10 +86,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
   // With real tasks a client pushes numbered lines through the distributor the whole time, so
   // the chaos has real consequences: a count of acknowledged lines, and whether any was lost.
-  const urlsOf = (unit: string) =>
-    Object.values(cp.ecs.state.tasks)
-      .filter((t) => t.group === `service:${unit}` && t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING")
-      .map((t) => `http://${t.privateIp}:3100`);
+  const urlsOf = (unit: string) => runningTaskUrls(cp, unit);
   const pusher = cp.runner ? new LinePusher({ distributors: () => urlsOf(`${stack.name}-distributor`), rate: 10, labels: { job: "demo-pusher" } }) : undefined;
   const pushed = () => {
     const r = pusher!.report();

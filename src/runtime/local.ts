@@ -45,7 +45,7 @@ export function chooseTasks(mode: TaskMode = "simulated", lokiBin?: string): { o
   const missing = [...(bin ? [] : [noBinary]), ...(host.ok ? [] : host.missing)];
   if (missing.length === 0) return { options: { tasks: "real", realTasks: { lokiBin: bin! } }, note: `Tasks are real processes: Loki from ${bin}.` };
   if (mode === "real") throw new RealTasksUnavailable(missing);
-  return { options: { tasks: "simulated" }, note: `Tasks are simulated (${missing[0]!.split(":")[0]} missing). ${REAL_TASKS_HOWTO}` };
+  return { options: { tasks: "simulated" }, note: `Tasks are simulated: this machine lacks ${missing.map((m) => m.split(/[:(]/)[0]!.trim()).join(", ")}. ${REAL_TASKS_HOWTO}` };
 }
 
 export class SeedError extends Error {}
@@ -103,7 +103,7 @@ export async function runLocal(opts: LocalOptions, out: (line: string) => void):
   const endpoint = cp.endpoint;
   out(`Local AWS control plane (ECS, SSM, S3) listening on ${endpoint}`);
   if (tasks.note) out(tasks.note);
-  if (cp.runner) out(`Task network ${cp.runner.taskEndpoint.replace(/:\d+$/, "")} (gateway); tasks reach the control plane at ${cp.runner.taskEndpoint}; container logs under ${cp.runner.runDir}/logs.`);
+  if (cp.runner) out(`Task network ${cp.runner.cidr}: tasks reach the control plane at ${cp.runner.taskEndpoint}; container logs under ${cp.runner.runDir}/logs.`);
   if (opts.seed) {
     const stack = await seedStack(cp, opts.seed, opts.prefix);
     out(`Seeded LokiStack '${stack.name}' from ${opts.seed} at ${opts.prefix}/${stack.name}/spec (cluster ${stack.spec.cluster}, bucket ${stack.spec.storage.s3.bucket}).`);

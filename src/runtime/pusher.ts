@@ -81,9 +81,10 @@ export class LinePusher {
   private async push(line: number): Promise<boolean> {
     const targets = this.options.distributors();
     this.attempts += 1;
-    // Timestamps strictly increase with the line number, retried or not.
+    // Timestamps increase with the line number (pushes are at least a millisecond apart).
     const ts = BigInt(Date.now()) * 1_000_000n + BigInt(line % 1_000_000);
-    const target = targets[line % Math.max(targets.length, 1)];
+    // A retry goes to the next distributor, as a load balancer would spread it.
+    const target = targets[this.attempts % Math.max(targets.length, 1)];
     try {
       if (!target) throw new Error("no distributor");
       const res = await fetch(`${target}/loki/api/v1/push`, {

@@ -8,6 +8,7 @@ import { parseDocument } from "yaml";
 import type { TaskState } from "../../src/local/ecs/model.ts";
 import { findLokiBinary } from "../../src/local/tasks/runner.ts";
 import { checkHost } from "../../src/local/tasks/host.ts";
+import { runningTaskUrls } from "../../src/runtime/demo.ts";
 import { seedStackText } from "../../src/runtime/local.ts";
 import type { Operator } from "../../src/runtime/operator.ts";
 import { inProcessOperator, statusOf, until } from "../helpers/daemon.ts";
@@ -62,17 +63,14 @@ export function tasksOf(rs: RealStack, unit: string): TaskState[] {
   return Object.values(rs.h.cp.ecs.state.tasks).filter((t) => live(t) && (t.group === `service:${unit}` || t.family === unit));
 }
 
-/** Base URLs of a unit's RUNNING tasks, as a load balancer in front of them would have. */
-export function urlsOf(rs: RealStack, unit: string): string[] {
-  return tasksOf(rs, unit)
-    .filter((t) => t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING")
-    .map((t) => `http://${t.privateIp}:3100`);
-}
+/** Base URLs of a service's RUNNING tasks, as a load balancer in front of them would have. */
+export const urlsOf = (rs: RealStack, service: string): string[] => runningTaskUrls(rs.h.cp, service);
 
 /**
  * Converged for real: the status is Ready at the newest generation and every
  * service of the stack runs exactly its desiredCount tasks, all HEALTHY (the
- * Loki /ready check passing), and nothing else of the stack is alive.
+ * Loki /ready check passing) where the image has a health check, and nothing
+ * else of the stack is alive.
  */
 export function settled(rs: RealStack): boolean {
   const { cp } = rs.h;
@@ -84,7 +82,8 @@ export function settled(rs: RealStack): boolean {
   let expected = 0;
   for (const s of services) {
     const tasks = tasksOf(rs, s.name);
-    if (tasks.length !== s.desiredCount || !tasks.every((t) => t.lastStatus === "RUNNING" && t.healthStatus === "HEALTHY" && t.taskDefinitionArn === s.taskDefinition)) return false;
+    const healthy = (t: TaskState) => t.lastStatus === "RUNNING" && (!t.hasHealthCheck || t.healthStatus === "HEALTHY"); // 3.6 images have no check
+    if (tasks.length !== s.desiredCount || !tasks.every((t) => healthy(t) && t.taskDefinitionArn === s.taskDefinition)) return false;
     expected += s.desiredCount;
   }
   return stackTasks.length === expected;
@@ -151,12 +150,13 @@ export class ProcessTable {
     for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
       try {
         if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "loki") continue;
-        const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-        const target = args.find((a) => a.startsWith("-target="))?.slice(8);
-        if (target && this.compactorTargets.includes(target)) compactors += 1;
+        // Only this control plane's tasks: another run on the machine has its own compactors.
         const ino = Number(/net:\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))?.[1]);
         const family = familyByInode.get(ino);
-        if (family && /-ingester-\d+$/.test(family)) ordinals.set(family, (ordinals.get(family) ?? 0) + 1);
+        if (!family) continue;
+        const target = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").find((a) => a.startsWith("-target="))?.slice(8);
+        if (target && this.compactorTargets.includes(target)) compactors += 1;
+        if (/-ingester-\d+$/.test(family)) ordinals.set(family, (ordinals.get(family) ?? 0) + 1);
       } catch {
         // the process ended while we looked
       }

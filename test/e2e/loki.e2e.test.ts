@@ -20,7 +20,8 @@ if (unavailable) console.warn(unavailable);
 /** The image tag the Loki binary stands for, so the operator renders for that version (health check, config). */
 function lokiImage(): string {
   const out = execFileSync(findLokiBinary()!, ["-version"], { encoding: "utf8" });
-  const version = /version v?(\d+\.\d+\.\d+)/.exec(out)?.[1] ?? "3.5.0";
+  const version = /version v?(\d+\.\d+\.\d+)/.exec(out)?.[1];
+  if (!version) throw new Error(`cannot tell the version of ${findLokiBinary()} from its -version output: ${out.slice(0, 200)}`);
   return `grafana/loki:${version}`;
 }
 

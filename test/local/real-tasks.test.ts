@@ -3,8 +3,11 @@
 // bind mounts, the image's user, dependsOn, secrets, health checks run
 // inside the task, stopTimeout, exit codes, DNS for Cloud Map namespaces).
 // They need root, iproute2, bubblewrap, util-linux and BusyBox; elsewhere they
-// are skipped and say why.
-import { readFileSync } from "node:fs";
+// are skipped and say why. A container's command is PID 1 and ignores SIGTERM
+// unless it traps it, as in Docker: long-running stand-ins get a short
+// stopTimeout so stopping them takes 2 s, not Fargate's default 30 s.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { CreateClusterCommand, CreateServiceCommand, DescribeTasksCommand, ListTasksCommand, RegisterTaskDefinitionCommand, RunTaskCommand, StopTaskCommand, type ContainerDefinition, type EFSVolumeConfiguration, type Task, type Volume } from "@aws-sdk/client-ecs";
 import { CreatePrivateDnsNamespaceCommand, CreateServiceCommand as CreateDiscoveryServiceCommand } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
@@ -116,16 +119,17 @@ describe.skipIf(!host.ok)("real tasks", () => {
           image: BUSYBOX,
           user: "10001",
           command: ["sh", "-c", "id -u; touch /loki/wal/segment && echo wrote; touch /etc/hosts 2>/dev/null || echo etc-read-only; sleep 600"],
+          stopTimeout: 2,
           mountPoints: [{ sourceVolume: "data", containerPath: "/loki" }],
           dependsOn: [{ containerName: "init", condition: "SUCCESS" }],
         },
-        { name: "fresh", image: BUSYBOX, user: "10001", command: ["sh", "-c", `${probe}; sleep 600`], mountPoints: [{ sourceVolume: "other", containerPath: "/loki" }] },
+        { name: "fresh", image: BUSYBOX, user: "10001", command: ["sh", "-c", `${probe}; sleep 600`], mountPoints: [{ sourceVolume: "other", containerPath: "/loki" }], stopTimeout: 2 },
       ],
       [{ name: "data" }, { name: "other" }],
     );
     const a = await runTask(h, td);
     await until(h, a, running);
-    expect(await untilLog(h, a, "app", "wrote")).toMatch(/^10001\nwrote\netc-read-only/);
+    expect(await untilLog(h, a, "app", "etc-read-only")).toMatch(/^10001\nwrote\netc-read-only/);
     // A volume nobody prepared: root's 0755, not writable for uid 10001.
     expect(await untilLog(h, a, "fresh", /read-only|writable/)).toBe("0 755\nread-only\n");
     expect(logOf(h, a, "init")).toMatch(/^0 755\nwritable\nprepared/);
@@ -143,10 +147,10 @@ describe.skipIf(!host.ok)("real tasks", () => {
       tasks: "real",
       tickMs: 50,
       attempts: 3,
-      realTasks: { efsAccessPoints: { "fsap-0123456789abcdef0": { fileSystemId: "fs-1", rootDirectory: "/wal/ingester-0", creationInfo: { ownerUid: 10001, ownerGid: 10001, permissions: "750" } } } },
+      realTasks: { efsAccessPoints: { "fsap-0123456789abcdef0": { fileSystemId: "fs-0123456789abcdef0", rootDirectory: "/wal/ingester-0", creationInfo: { ownerUid: 10001, ownerGid: 10001, permissions: "750" } } } },
     });
     await h.ecs.send(new CreateClusterCommand({ clusterName: "c" }));
-    const efs = (name: string, config: Omit<EFSVolumeConfiguration, "fileSystemId">): Volume => ({ name, efsVolumeConfiguration: { fileSystemId: "fs-1", transitEncryption: "ENABLED", ...config } });
+    const efs = (name: string, config: Omit<EFSVolumeConfiguration, "fileSystemId">): Volume => ({ name, efsVolumeConfiguration: { fileSystemId: "fs-0123456789abcdef0", transitEncryption: "ENABLED", ...config } });
     const writer = await register(
       h,
       "writer",
@@ -183,7 +187,7 @@ describe.skipIf(!host.ok)("real tasks", () => {
     const t = await until(h, await runTask(h, missing), stopped);
     expect(t.stopCode).toBe("TaskFailedToStart");
     expect(t.stoppedReason).toContain("ResourceInitializationError: failed to invoke EFS utils commands to set up EFS volumes");
-    expect(t.stoppedReason).toContain("fs-1:/wal/nowhere");
+    expect(t.stoppedReason).toContain("fs-0123456789abcdef0:/wal/nowhere");
   });
 
   it("start a container only when its dependsOn condition holds, and fail the task when a SUCCESS dependency exits non-zero", async () => {
@@ -232,6 +236,7 @@ describe.skipIf(!host.ok)("real tasks", () => {
         // Healthy while /tmp/ok exists in the container's own /tmp, which the host cannot see.
         command: ["sh", "-c", "touch /tmp/ok; sleep 7; rm /tmp/ok; sleep 600"],
         healthCheck: { command: ["CMD-SHELL", "test -f /tmp/ok"], interval: 5, timeout: 2, retries: 1 },
+        stopTimeout: 2,
       },
     ]);
     await h.ecs.send(new CreateServiceCommand({ cluster: "c", serviceName: "health", taskDefinition: td, desiredCount: 1, launchType: "FARGATE", networkConfiguration: NETWORK }));
@@ -246,25 +251,36 @@ describe.skipIf(!host.ok)("real tasks", () => {
     expect(next).toBeDefined();
   });
 
-  it("stop with SIGTERM, then SIGKILL after stopTimeout; exit codes as Docker reports them", async () => {
+  it("stop dependents first, each with SIGTERM and SIGKILL after its stopTimeout; exit codes as Docker reports them", async () => {
     const h = await realPlane();
-    const td = await register(h, "stop", [
-      { name: "polite", image: BUSYBOX, essential: false, command: ["sh", "-c", "trap 'echo term; exit 0' TERM; while true; do sleep 0.1; done"] },
-      { name: "stubborn", image: BUSYBOX, command: ["sh", "-c", "trap 'echo ignored' TERM; while true; do sleep 0.1; done"], stopTimeout: 2 },
-      { name: "plain", image: BUSYBOX, essential: false, command: ["sleep", "600"] },
-    ]);
+    // `app` notes its SIGTERM in a shared volume; `base`, which it depends on, says at its own SIGTERM what it found there.
+    const loop = "echo ready; while true; do sleep 0.2; done";
+    const shared = [{ sourceVolume: "shared", containerPath: "/shared" }];
+    const td = await register(
+      h,
+      "stop",
+      [
+        { name: "base", image: BUSYBOX, essential: false, command: ["sh", "-c", `trap 'echo "stopped before me: $(cat /shared/order)"; exit 0' TERM; ${loop}`], mountPoints: shared },
+        { name: "app", image: BUSYBOX, command: ["sh", "-c", `trap 'echo app > /shared/order; exit 0' TERM; ${loop}`], mountPoints: shared, dependsOn: [{ containerName: "base", condition: "START" }] },
+        { name: "stubborn", image: BUSYBOX, essential: false, command: ["sh", "-c", `trap 'while true; do echo tick; sleep 0.5; done' TERM; ${loop}`], stopTimeout: 2 },
+        // PID 1 without a SIGTERM handler ignores it, as in Docker: only the SIGKILL ends it.
+        { name: "plain", image: BUSYBOX, essential: false, command: ["sleep", "600"], stopTimeout: 2 },
+      ],
+      [{ name: "shared" }],
+    );
     const arn = await runTask(h, td);
     await until(h, arn, running);
-    await untilLog(h, arn, "polite", ""); // started
+    for (const c of ["base", "app", "stubborn"]) await untilLog(h, arn, c, "ready");
     await h.ecs.send(new StopTaskCommand({ cluster: "c", task: arn, reason: "test" }));
     const t = await until(h, arn, stopped);
     const exit = (name: string) => t.containers!.find((c) => c.name === name)!.exitCode;
-    expect(exit("polite")).toBe(0);
-    expect(exit("stubborn")).toBe(137);
-    expect(exit("plain")).toBe(143);
-    expect(logOf(h, arn, "polite")).toContain("term");
-    expect(logOf(h, arn, "stubborn")).toContain("ignored");
+    expect([exit("base"), exit("app"), exit("stubborn"), exit("plain")]).toEqual([0, 0, 137, 137]);
+    // stopTimeout 2 s, not Fargate's default 30 s: a tick every 0.5 s until the SIGKILL.
+    const ticks = logOf(h, arn, "stubborn").split("\n").filter((l) => l === "tick").length;
+    expect(ticks).toBeGreaterThan(0);
+    expect(ticks).toBeLessThan(15);
     expect(t.stopCode).toBe("UserInitiated");
+    expect(logOf(h, arn, "base")).toContain("stopped before me: app");
   });
 
   it("stop the task with EssentialContainerExited when its essential process dies", async () => {
@@ -300,6 +316,39 @@ describe.skipIf(!host.ok)("real tasks", () => {
     const log = logOf(h, p, "dig");
     for (const ip of ips) expect(log).toContain(`Address: ${ip}`);
     expect(log).toContain("nxdomain");
+  });
+
+  it("fail a task whose dependsOn can never hold: a HEALTHY condition on a container without a health check, or a cycle", async () => {
+    const h = await realPlane();
+    const unhealthy = await register(h, "no-check", [
+      { name: "side", image: BUSYBOX, essential: false, command: ["sleep", "600"], stopTimeout: 2 },
+      { name: "app", image: BUSYBOX, command: ["sleep", "600"], dependsOn: [{ containerName: "side", condition: "HEALTHY" }] },
+    ]);
+    const a = await until(h, await runTask(h, unhealthy), stopped);
+    expect(a.stopCode).toBe("TaskFailedToStart");
+    expect(a.stoppedReason).toContain("app: dependency side did not reach HEALTHY");
+    const cycle = await register(h, "cycle", [
+      { name: "a", image: BUSYBOX, command: ["true"], dependsOn: [{ containerName: "b", condition: "START" }] },
+      { name: "b", image: BUSYBOX, command: ["true"], dependsOn: [{ containerName: "a", condition: "START" }] },
+    ]);
+    const b = await until(h, await runTask(h, cycle), stopped);
+    expect(b.stoppedReason).toContain("form a cycle: a → b → a");
+  });
+
+  it("leave nothing behind: no namespace, link, process or claim once the control plane stops", async () => {
+    const h = await realPlane();
+    const td = await register(h, "leftover", [{ name: "app", image: BUSYBOX, command: ["sh", "-c", "sleep 600 & sleep 600"] }]);
+    const arn = await runTask(h, td);
+    await until(h, arn, running);
+    const ns = h.cp.runner!.namespaceOf(h.cp.ecs.state.tasks[arn]!);
+    const octet = /^lsk(\d+)-/.exec(ns)![1]!;
+    const pids = execFileSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).split("\n").filter(Boolean);
+    expect(pids.length).toBeGreaterThanOrEqual(2); // the shell and its background sleep
+    await h.cp.stop();
+    expect(execFileSync("ip", ["netns", "list"], { encoding: "utf8" })).not.toContain(`lsk${octet}-`);
+    expect(execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })).not.toMatch(new RegExp(`lsk${octet}(br|[0-9a-f]{8})`));
+    expect(pids.filter((p) => existsSync(`/proc/${p}`))).toEqual([]);
+    expect(existsSync(`/run/lokistack-local/subnet-${octet}`)).toBe(false);
   });
 
   it("refuse an image it cannot map to local files, as ECS refuses one it cannot pull", async () => {

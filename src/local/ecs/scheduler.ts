@@ -107,9 +107,13 @@ export class Scheduler {
       }
       return;
     }
-    // ECS replaces a service task whose essential container fails its health checks.
+    // ECS replaces a service task whose essential container fails its health checks, once
+    // the service's healthCheckGracePeriodSeconds since the task started have passed.
+    const grace = s.healthCheckGracePeriodSeconds ?? 0;
     for (const t of tasks) {
-      if (t.desiredStatus === "RUNNING" && t.healthStatus === "UNHEALTHY") this.ecs.stopTask(t, "ServiceSchedulerInitiated", "Task failed container health checks");
+      if (t.desiredStatus !== "RUNNING" || t.healthStatus !== "UNHEALTHY" || this.now() - (t.startedAt ?? 0) < grace) continue;
+      this.ecs.stopTask(t, "ServiceSchedulerInitiated", "Task failed container health checks");
+      this.ecs.addEvent(s, `(task ${t.id}) failed container health checks.`);
     }
     const primary = s.deployments[0]!;
     const running = tasks.filter((t) => t.desiredStatus === "RUNNING");

@@ -39,10 +39,13 @@ function list<T = Record<string, unknown>>(v: unknown): T[] {
   return Array.isArray(v) ? (v as T[]) : [];
 }
 
+/** The rule ECS documents for container and volume names. */
+const NAME = /^[A-Za-z0-9_-]{1,255}$/;
+
 function checkHealthCheck(name: string, hc: Record<string, unknown>): void {
   const bounds: [string, number, number][] = [
     ["interval", 5, 300],
-    ["timeout", 2, 120],
+    ["timeout", 2, 60],
     ["retries", 1, 10],
     ["startPeriod", 0, 300],
   ];
@@ -88,6 +91,11 @@ export function registerTaskDefinition(
   if (containers.length === 0) throw clientException("Container list cannot be empty.");
   const volumes = list(input.volumes);
   const volumeNames = new Set(volumes.map((v) => v.name));
+  for (const v of volumes) {
+    if (typeof v.name !== "string" || !NAME.test(v.name)) throw clientException(`Volume name '${String(v.name)}' is invalid: up to 255 letters, numbers, underscores and hyphens are allowed.`);
+    const efs = v.efsVolumeConfiguration as { fileSystemId?: unknown } | undefined;
+    if (efs && (typeof efs.fileSystemId !== "string" || !/^fs-[0-9a-f]{8,40}$/.test(efs.fileSystemId))) throw clientException(`Volume ${v.name}: efsVolumeConfiguration.fileSystemId '${String(efs.fileSystemId)}' is not a file system id.`);
+  }
   const compat = list<string>(input.requiresCompatibilities);
   const fargate = compat.includes("FARGATE");
   const networkMode = typeof input.networkMode === "string" ? input.networkMode : fargate ? "awsvpc" : "bridge";
@@ -105,6 +113,8 @@ export function registerTaskDefinition(
   for (const [i, c] of containers.entries()) {
     if (typeof c.name !== "string" || c.name === "") throw clientException(`Container.name should not be null or empty.`);
     if (typeof c.image !== "string" || c.image === "") throw clientException(`Container.image should not be null or empty.`);
+    // "Up to 255 letters (uppercase and lowercase), numbers, underscores, and hyphens are allowed" (ContainerDefinition.name).
+    if (!NAME.test(c.name)) throw clientException(`Container name '${c.name}' is invalid: up to 255 letters, numbers, underscores and hyphens are allowed.`);
     if (names.has(c.name)) throw clientException(`Duplicate container name ${c.name}.`);
     names.add(c.name);
     const log = c.logConfiguration as { logDriver?: string } | undefined;

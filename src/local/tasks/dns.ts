@@ -82,13 +82,18 @@ export class DnsServer {
 
   async listen(address: string, port = 53): Promise<void> {
     const socket = createSocket("udp4");
+    // A reply that cannot be sent is a lost datagram, as DNS over UDP allows; never a crash.
+    socket.on("error", () => undefined);
     socket.on("message", (msg, from) => {
       const out = answer(msg, this.lookup);
       if (out) socket.send(out, from.port, from.address);
     });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", reject);
-      socket.bind(port, address, () => resolve());
+      socket.bind(port, address, () => {
+        socket.off("error", reject);
+        resolve();
+      });
     });
     this.socket = socket;
   }

@@ -5,6 +5,7 @@
 // image's uid needs CAP_SETUID), iproute2, bubblewrap, util-linux and BusyBox
 // (the shell image and the shell of Alpine-based Loki images).
 import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
@@ -19,19 +20,22 @@ export function run(command: string, args: string[], input?: string): Promise<st
   });
 }
 
+export function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** The first executable called `name` on PATH. */
 export function onPath(name: string, path = process.env.PATH ?? ""): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return path
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .find(isExecutableFile);
 }
 
 export interface HostTools {
@@ -75,7 +79,7 @@ export function checkHost(): HostCheck {
  * pair and a bubblewrap mount namespace, and say what refused.
  */
 function probe(tools: HostTools): string | undefined {
-  const ns = `lskprobe${process.pid}`;
+  const ns = `lskprobe-${randomBytes(4).toString("hex")}`;
   const attempt = (what: string, command: string, args: string[]) => {
     try {
       execFileSync(command, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });

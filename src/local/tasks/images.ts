@@ -19,8 +19,6 @@ export interface LocalImage {
   /** The image's ENTRYPOINT and CMD, used where the container definition sets none. */
   entryPoint: string[];
   command: string[];
-  /** For messages: what this image stands for here. */
-  description: string;
 }
 
 export interface ImageSources {
@@ -29,6 +27,8 @@ export interface ImageSources {
   lokiBin?: string;
 }
 
+// The image's USER and the versions with a shell, kept here apart from src/resources/image.ts:
+// the simulator never imports the product's facts (test/local/independence.test.ts).
 const LOKI_UID = 10001;
 
 /** `grafana/loki:3.5.0`, `docker.io/grafana/loki:3.5.0`, `<account>.dkr.ecr.<region>.amazonaws.com/docker-hub/grafana/loki:3.5.0`. */
@@ -68,15 +68,15 @@ export class ImageStore {
     if (tag !== undefined) {
       if (!this.sources.lokiBin) return { error: `CannotPullContainerError: ${image}: no Loki binary is configured for real tasks (--loki-bin, LOKI_BIN or loki on PATH)` };
       const shell = lokiHasShell(tag);
-      return this.image(shell ? "loki-alpine" : "loki-distroless", shell, { source: this.sources.lokiBin, name: "loki" }, `Loki ${tag}${shell ? " (Alpine: sh, wget)" : " (distroless)"}`, LOKI_UID, [["/usr/bin/loki"], ["-config.file=/etc/loki/local-config.yaml"]]);
+      return this.image(shell ? "loki-alpine" : "loki-distroless", shell, { source: this.sources.lokiBin, name: "loki" }, LOKI_UID, [["/usr/bin/loki"], ["-config.file=/etc/loki/local-config.yaml"]]);
     }
-    if (isBusybox(image)) return this.image("busybox", true, undefined, "BusyBox", 0, [[], ["sh"]]);
+    if (isBusybox(image)) return this.image("busybox", true, undefined, 0, [[], ["sh"]]);
     return {
       error: `CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref ${image}: not found (real tasks know: ${this.known})`,
     };
   }
 
-  private image(key: string, shell: boolean, binary: { source: string; name: string } | undefined, description: string, uid: number, [entryPoint, command]: [string[], string[]]): LocalImage {
+  private image(key: string, shell: boolean, binary: { source: string; name: string } | undefined, uid: number, [entryPoint, command]: [string[], string[]]): LocalImage {
     const existing = this.built.get(key);
     if (existing) return existing;
     const bin = join(this.dir, key, "bin");
@@ -94,7 +94,7 @@ export class ImageStore {
       if (!existsSync(target)) writeFileSync(target, "", { mode: 0o755 });
       binds.push({ source: binary.source, target: `/usr/bin/${binary.name}` });
     }
-    const image: LocalImage = { bin, binds, user: { uid, gid: uid }, entryPoint, command, description };
+    const image: LocalImage = { bin, binds, user: { uid, gid: uid }, entryPoint, command };
     this.built.set(key, image);
     return image;
   }

@@ -6,15 +6,18 @@
 // tasks.
 //
 // Several control planes may run on one machine (test files run in
-// parallel): each claims its /16 and names by creating a directory under
-// /run/lokistack-local (mkdir is atomic), and the next one to start removes
-// the leftovers of any whose process is gone.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// parallel). Each claims a /16 by renaming a directory holding its pid to
+// /run/lokistack-local/subnet-<octet> (rename is atomic and fails when the
+// name exists), and names everything it creates after that octet, so two
+// control planes never share a name. The next one to start removes the
+// leftovers of any whose process is gone.
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { run } from "./host.ts";
 
 const STATE_DIR = "/run/lokistack-local";
+const FIRST_OCTET = 200;
+const LAST_OCTET = 254;
 
 function alive(pid: number): boolean {
   try {
@@ -25,32 +28,40 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Every task namespace of one network (and any process still in it), then its bridge. */
-async function removeLinks(ip: string, instance: string): Promise<void> {
-  const namespaces = await run(ip, ["netns", "list"]).catch(() => "");
-  for (const [name] of namespaces.matchAll(new RegExp(`^lsk${instance}-\\S+`, "gm"))) {
-    const pids = await run(ip, ["netns", "pids", name]).catch(() => "");
-    for (const pid of pids.split("\n").filter(Boolean)) {
-      try {
-        process.kill(Number(pid), "SIGKILL");
-      } catch {
-        // gone already
-      }
+const bridgeName = (octet: number) => `lsk${octet}br`;
+const namespacePrefix = (octet: number) => `lsk${octet}-`;
+
+/** Kills what still runs in a namespace, then deletes it (its end of the veth pair goes with it, and ours too). */
+async function deleteNamespace(ip: string, name: string): Promise<void> {
+  const pids = await run(ip, ["netns", "pids", name]).catch(() => "");
+  for (const pid of pids.split("\n").filter(Boolean)) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // gone already
     }
-    await run(ip, ["netns", "delete", name]).catch(() => undefined);
   }
-  await run(ip, ["link", "delete", `lsk${instance}br`]).catch(() => undefined);
+  await run(ip, ["netns", "delete", name]).catch(() => undefined);
+}
+
+/** Every task namespace of one network, then its bridge. */
+async function removeNetwork(ip: string, octet: number): Promise<void> {
+  const namespaces = await run(ip, ["netns", "list"]).catch(() => "");
+  for (const line of namespaces.split("\n")) {
+    const name = line.split(" ")[0] ?? "";
+    if (name.startsWith(namespacePrefix(octet))) await deleteNamespace(ip, name);
+  }
+  await run(ip, ["link", "delete", bridgeName(octet)]).catch(() => undefined);
 }
 
 export class TaskNetwork {
   private readonly free: number[] = [];
+  private readonly allocated = new Set<string>();
   private nextHost = 2;
 
   private constructor(
     private readonly ip: string,
-    /** 4 hex characters that prefix every name this network creates. */
-    readonly instance: string,
-    /** The second octet of 10.x.0.0/16. */
+    /** The second octet of 10.x.0.0/16, which also names everything this network creates. */
     private readonly octet: number,
   ) {}
 
@@ -62,10 +73,6 @@ export class TaskNetwork {
     return `10.${this.octet}.0.0/16`;
   }
 
-  private get bridge(): string {
-    return `lsk${this.instance}br`; // removeLinks knows this name too
-  }
-
   /** Creates the bridge on a /16 no other network on this machine uses. */
   static async create(ip: string): Promise<TaskNetwork> {
     mkdirSync(STATE_DIR, { recursive: true });
@@ -73,41 +80,41 @@ export class TaskNetwork {
     const used = await run(ip, ["-4", "-o", "addr", "show"]);
     const routes = await run(ip, ["-4", "route", "show"]);
     const taken = new Set([...`${used}\n${routes}`.matchAll(/\b10\.(\d+)\./g)].map((m) => Number(m[1])));
-    const instance = randomBytes(2).toString("hex");
-    for (let octet = 200; octet < 255; octet++) {
-      if (taken.has(octet)) continue;
+    for (let octet = FIRST_OCTET; octet <= LAST_OCTET; octet++) {
+      if (taken.has(octet) || !claim(octet)) continue;
+      const net = new TaskNetwork(ip, octet);
       try {
-        mkdirSync(join(STATE_DIR, `subnet-${octet}`));
-      } catch {
-        continue; // another control plane holds it
-      }
-      writeFileSync(join(STATE_DIR, `subnet-${octet}`, "owner"), `${process.pid} ${instance}`);
-      const net = new TaskNetwork(ip, instance, octet);
-      try {
-        await run(ip, ["-batch", "-"], [`link add ${net.bridge} type bridge`, `addr add ${net.gateway}/16 dev ${net.bridge}`, `link set ${net.bridge} up`].join("\n") + "\n");
+        await run(ip, ["-batch", "-"], [`link add ${bridgeName(octet)} type bridge`, `addr add ${net.gateway}/16 dev ${bridgeName(octet)}`, `link set ${bridgeName(octet)} up`].join("\n") + "\n");
       } catch (e) {
         await net.destroy();
         throw e;
       }
       return net;
     }
-    throw new Error("no free 10.x.0.0/16 between 10.200 and 10.254 for the task network");
+    throw new Error(`no free 10.x.0.0/16 between 10.${FIRST_OCTET} and 10.${LAST_OCTET} for the task network`);
   }
 
   /** Removes what control planes that are gone left behind. */
   private static async sweep(ip: string): Promise<void> {
     for (const entry of readdirSync(STATE_DIR)) {
-      const dir = join(STATE_DIR, entry);
-      let owner: string[];
+      const m = /^subnet-(\d+)$/.exec(entry);
+      if (!m) continue;
+      let pid: number;
       try {
-        owner = readFileSync(join(dir, "owner"), "utf8").split(" ");
+        pid = Number(readFileSync(join(STATE_DIR, entry, "owner"), "utf8"));
       } catch {
-        continue; // being created right now
+        continue;
       }
-      const [pid, instance] = owner;
-      if (alive(Number(pid))) continue;
-      await removeLinks(ip, instance!);
-      rmSync(dir, { recursive: true, force: true });
+      if (alive(pid)) continue;
+      // Take it away from other sweepers first: only one of them wins the rename.
+      const tombstone = join(STATE_DIR, `gone-${entry}-${process.pid}`);
+      try {
+        renameSync(join(STATE_DIR, entry), tombstone);
+      } catch {
+        continue;
+      }
+      await removeNetwork(ip, Number(m[1]));
+      rmSync(tombstone, { recursive: true, force: true });
     }
   }
 
@@ -115,35 +122,56 @@ export class TaskNetwork {
   allocate(): string {
     const n = this.free.shift() ?? this.nextHost++;
     if (n > 65_000) throw new Error("the task network's /16 is full");
-    return `10.${this.octet}.${n >> 8}.${n & 255}`;
+    const address = `10.${this.octet}.${n >> 8}.${n & 255}`;
+    this.allocated.add(address);
+    return address;
+  }
+
+  /** Whether this network gave out `address` (a task from saved state has someone else's). */
+  owns(address: string): boolean {
+    return this.allocated.has(address);
   }
 
   release(address: string): void {
+    if (!this.allocated.delete(address)) return;
     const [, , hi, lo] = address.split(".").map(Number);
     this.free.push((hi! << 8) + lo!);
   }
 
   namespaceOf(taskId: string): string {
-    return `lsk${this.instance}-${taskId.slice(0, 12)}`;
+    return `${namespacePrefix(this.octet)}${taskId.slice(0, 12)}`;
   }
 
   /** The task's namespace with eth0 at `address`, its default route through the gateway. */
   async attach(taskId: string, address: string): Promise<string> {
     const ns = this.namespaceOf(taskId);
-    const veth = `lsk${this.instance}${taskId.slice(0, 8)}`;
+    const veth = `lsk${this.octet}${taskId.slice(0, 8)}`;
     await run(this.ip, ["netns", "add", ns]);
-    await run(this.ip, ["-batch", "-"], [`link add ${veth} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${this.bridge} up`].join("\n") + "\n");
+    await run(this.ip, ["-batch", "-"], [`link add ${veth} type veth peer name eth0 netns ${ns}`, `link set ${veth} master ${bridgeName(this.octet)} up`].join("\n") + "\n");
     await run(this.ip, ["-n", ns, "-batch", "-"], [`addr add ${address}/16 dev eth0`, "link set lo up", "link set eth0 up", `route add default via ${this.gateway}`].join("\n") + "\n");
     return ns;
   }
 
-  /** Deleting the namespace deletes its end of the veth pair, and with it ours. */
+  /** Removes the task's namespace and anything still running in it. */
   async detach(taskId: string): Promise<void> {
-    await run(this.ip, ["netns", "delete", this.namespaceOf(taskId)]).catch(() => undefined);
+    await deleteNamespace(this.ip, this.namespaceOf(taskId));
   }
 
   async destroy(): Promise<void> {
-    await removeLinks(this.ip, this.instance);
+    await removeNetwork(this.ip, this.octet);
     rmSync(join(STATE_DIR, `subnet-${this.octet}`), { recursive: true, force: true });
+  }
+}
+
+/** Claims a /16: a directory with our pid, renamed into place; false when another control plane holds it. */
+function claim(octet: number): boolean {
+  const pending = mkdtempSync(join(STATE_DIR, "claim-"));
+  writeFileSync(join(pending, "owner"), String(process.pid));
+  try {
+    renameSync(pending, join(STATE_DIR, `subnet-${octet}`));
+    return true;
+  } catch {
+    rmSync(pending, { recursive: true, force: true });
+    return false;
   }
 }

@@ -3,23 +3,23 @@
 // DNS for the Cloud Map namespaces. The scheduler asks this runner to move
 // each live task along on every tick; the runner answers from what the
 // processes did.
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TaskLifecycle } from "../ecs/scheduler.ts";
 import { moveTask, type TaskDefinitionState, type TaskState } from "../ecs/model.ts";
 import { DnsServer, type DnsLookup } from "./dns.ts";
-import { checkHost, onPath, type HostTools } from "./host.ts";
+import { checkHost, isExecutableFile, onPath, type HostTools } from "./host.ts";
 import { ImageStore } from "./images.ts";
 import { TaskNetwork } from "./network.ts";
-import { TaskRun, type ContainerDefinition, type EfsAccessPoint, type VolumeDefinition } from "./task-run.ts";
+import { logPath, TaskRun, type ContainerDefinition, type EfsAccessPoint, type VolumeDefinition } from "./task-run.ts";
 
 export interface RealTasksOptions {
   /** The Loki binary grafana/loki images run; default LOKI_BIN, then `loki` on PATH. */
   lokiBin?: string;
   /** Where tasks' volumes, logs and the image roots live; default a new directory under the OS temp dir. */
   runDir?: string;
-  /** Keep the run directory (the container logs) after the control plane stops. */
+  /** Keep the run directory (the container logs) after the control plane stops; a given `runDir` is always kept. */
   keepRunDir?: boolean;
   /** EFS access points by id, as `efsVolumeConfiguration.authorizationConfig.accessPointId` names them. */
   efsAccessPoints?: Record<string, EfsAccessPoint>;
@@ -47,12 +47,7 @@ export class RealTasksUnavailable extends Error {
 export function findLokiBinary(option?: string): string | undefined {
   const candidate = option ?? (process.env.LOKI_BIN || undefined);
   if (candidate === undefined) return onPath("loki");
-  try {
-    accessSync(candidate, constants.X_OK);
-    return statSync(candidate).isFile() ? candidate : undefined;
-  } catch {
-    return undefined;
-  }
+  return isExecutableFile(candidate) ? candidate : undefined;
 }
 
 export class RealTaskRunner implements TaskLifecycle {
@@ -96,6 +91,11 @@ export class RealTaskRunner implements TaskLifecycle {
     return this.network.allocate();
   }
 
+  /** The task network's address range. */
+  get cidr(): string {
+    return this.network.cidr;
+  }
+
   /** The network namespace (`ip netns` name) a task's processes run in. */
   namespaceOf(task: TaskState): string {
     return this.network.namespaceOf(task.id);
@@ -103,14 +103,14 @@ export class RealTaskRunner implements TaskLifecycle {
 
   /** Where a container's stdout and stderr go (awslogs, here). */
   logFile(task: TaskState, container: string): string {
-    return join(this.runDir, "logs", task.id, `${container}.log`);
+    return logPath(this.runDir, task.id, container);
   }
 
   advance(t: TaskState, td: TaskDefinitionState | undefined, now: number): void {
     if (t.lastStatus === "STOPPED") return;
     let run = this.runs.get(t.arn);
     if (!run) {
-      if (t.lastStatus !== "PROVISIONING" || !td) {
+      if (t.lastStatus !== "PROVISIONING" || !td || !this.network.owns(t.privateIp)) {
         // A task from saved state: its processes are gone with the control plane that ran them.
         if (t.desiredStatus === "RUNNING") this.host.stopTask(t, "InfrastructureHealth", "Task stopped because the underlying infrastructure was unhealthy.");
         moveTask(t, "STOPPED");
@@ -128,7 +128,7 @@ export class RealTaskRunner implements TaskLifecycle {
     }
     this.report(t, run);
     if (t.desiredStatus === "STOPPED") {
-      void run.stop();
+      void run.stop(); // never rejects: release() swallows what it cannot undo
       if (t.lastStatus === "STOPPING" && run.containersStopped) {
         t.executionStoppedAt = now;
         moveTask(t, "DEPROVISIONING");

@@ -5,8 +5,8 @@
 // each container signalled in reverse dependency order with SIGTERM and,
 // after its stopTimeout, SIGKILL. The runner reads this object's fields on
 // every scheduler tick and turns them into the task's ECS state.
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, chownSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execInContainer, startContainer, type ContainerProcess } from "./container.ts";
 import type { HostTools } from "./host.ts";
@@ -35,11 +35,14 @@ export interface VolumeDefinition {
   efsVolumeConfiguration?: { fileSystemId: string; rootDirectory?: string; authorizationConfig?: { accessPointId?: string } };
 }
 
-/** An EFS access point: the directory it roots clients at, created on first use as `creationInfo` says. */
+/**
+ * An EFS access point: the directory it roots clients at, created on first use as
+ * `creationInfo` says. Its POSIX user (every file operation as that uid) is not
+ * modeled: that takes an NFS server, not a bind mount.
+ */
 export interface EfsAccessPoint {
   fileSystemId: string;
   rootDirectory: string;
-  posixUser?: { uid: number; gid: number };
   creationInfo?: { ownerUid: number; ownerGid: number; permissions: string };
 }
 
@@ -96,6 +99,27 @@ export class ContainerRun {
 
 const FARGATE_STOP_TIMEOUT = 30;
 
+/** Where a container's stdout and stderr go: what awslogs would ship. */
+export function logPath(runDir: string, taskId: string, container: string): string {
+  return join(runDir, "logs", taskId, `${container}.log`);
+}
+
+/** A host path under `root`, refusing any that would lead outside it (`..`, or a symlink a container planted). */
+function inside(root: string, ...parts: string[]): string {
+  const path = resolve(root, ...parts.map((p) => p.replace(/^\/+/, "")));
+  if (path !== root && !path.startsWith(`${root}/`)) throw new Error(`${parts.join("/")} leads outside ${root}`);
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    return path; // not created yet
+  }
+  if (real !== realpathSync(root) && !real.startsWith(`${realpathSync(root)}/`)) throw new Error(`${parts.join("/")} leads outside ${root}`);
+  return path;
+}
+
+const hasHealthCheck = (def: ContainerDefinition) => (def.healthCheck?.command.length ?? 0) > 0 && def.healthCheck?.command[0] !== "NONE";
+
 function isDirectory(path: string): boolean {
   try {
     return statSync(path).isDirectory();
@@ -105,12 +129,17 @@ function isDirectory(path: string): boolean {
 }
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-function parseUser(user: string | undefined, image: LocalImage): { uid: number; gid: number } {
+/** The users every local image's /etc/passwd and /etc/group know (see etcFiles). */
+const USERS: Record<string, number> = { root: 0, loki: 10001, nobody: 65534, nogroup: 65534 };
+
+/** A container definition's `user` (uid, user, uid:gid, user:group); undefined when a name is unknown, as Docker refuses it. */
+function parseUser(user: string | undefined, image: LocalImage): { uid: number; gid: number } | undefined {
   if (!user) return image.user;
+  const id = (s: string) => (/^\d+$/.test(s) ? Number(s) : USERS[s]);
   const [u = "", g] = user.split(":");
-  const uid = u === "root" ? 0 : Number(u);
-  if (!Number.isInteger(uid)) return image.user;
-  return { uid, gid: g !== undefined && Number.isInteger(Number(g)) ? Number(g) : uid };
+  const uid = id(u);
+  const gid = g === undefined ? uid : id(g);
+  return uid === undefined || gid === undefined ? undefined : { uid, gid };
 }
 
 export class TaskRun {
@@ -143,7 +172,7 @@ export class TaskRun {
   }
 
   logFile(container: string): string {
-    return join(this.env.runDir, "logs", this.id, `${container}.log`);
+    return logPath(this.env.runDir, this.id, container);
   }
 
   /** Every essential container runs: the task is RUNNING. */
@@ -186,7 +215,12 @@ export class TaskRun {
     const missing: string[] = [];
     for (const c of this.containers) {
       const image = images.get(c.def.name)!;
-      c.user = parseUser(c.def.user, image);
+      const user = parseUser(c.def.user, image);
+      if (!user) {
+        this.failure = { stopCode: "TaskFailedToStart", reason: `CannotStartContainerError: ${c.def.name}: unable to find user ${c.def.user}: no matching entries in passwd file` };
+        return;
+      }
+      c.user = user;
       c.env = {
         PATH,
         HOSTNAME: this.hostname,
@@ -210,6 +244,11 @@ export class TaskRun {
       };
       return;
     }
+    const cycle = this.dependencyCycle();
+    if (cycle) {
+      this.failure = { stopCode: "TaskFailedToStart", reason: `CannotStartContainerError: the containers' dependsOn form a cycle: ${cycle.join(" → ")}` };
+      return;
+    }
     await Promise.all(this.containers.map((c) => this.startWhenReady(c, images.get(c.def.name)!, netns, volumes, etc)));
   }
 
@@ -219,21 +258,21 @@ export class TaskRun {
     for (const v of this.definition.volumes) {
       const efs = v.efsVolumeConfiguration;
       if (!efs) {
-        const dir = join(this.dir, "volumes", v.name);
+        const dir = inside(join(this.dir, "volumes"), v.name);
         mkdirSync(dir, { recursive: true });
         chmodSync(dir, 0o755);
         out.set(v.name, dir);
         continue;
       }
       const apId = efs.authorizationConfig?.accessPointId;
-      const fsRoot = join(this.env.runDir, "efs", efs.fileSystemId);
+      const fsRoot = inside(join(this.env.runDir, "efs"), efs.fileSystemId);
       mkdirSync(fsRoot, { recursive: true, mode: 0o755 });
       if (apId) {
         const ap = this.env.accessPoints[apId];
         if (!ap || ap.fileSystemId !== efs.fileSystemId) {
           throw new Error(`failed to invoke EFS utils commands to set up EFS volumes: access point ${apId} of ${efs.fileSystemId} not found`);
         }
-        const dir = join(fsRoot, ap.rootDirectory);
+        const dir = inside(fsRoot, ap.rootDirectory);
         // EFS creates an access point's root directory on first mount, owned as creationInfo says.
         if (ap.creationInfo) {
           if (!isDirectory(dir)) {
@@ -248,7 +287,7 @@ export class TaskRun {
         continue;
       }
       // Without an access point the rootDirectory must exist: EFS does not create it.
-      const dir = join(fsRoot, efs.rootDirectory ?? "/");
+      const dir = inside(fsRoot, efs.rootDirectory ?? "/");
       if (!isDirectory(dir)) {
         throw new Error(
           `failed to invoke EFS utils commands to set up EFS volumes: mount.nfs4: mounting ${efs.fileSystemId}:${efs.rootDirectory} failed, reason given by server: No such file or directory`,
@@ -290,7 +329,6 @@ export class TaskRun {
     const entryPoint = c.def.entryPoint ?? image.entryPoint;
     const command = c.def.command ?? (c.def.entryPoint ? [] : image.command);
     c.process = startContainer(this.env.tools, {
-      name: c.def.name,
       netns,
       hostname: this.hostname,
       image,
@@ -314,13 +352,13 @@ export class TaskRun {
       c.healthy.resolve(false);
       if (c.essential && !this.stopping) this.essentialExit ??= { container: c.def.name, exitCode: code };
     });
-    if (c.def.healthCheck) void this.checkHealth(c);
+    if (hasHealthCheck(c.def)) void this.checkHealth(c);
   }
 
   private async conditionMet(dep: ContainerRun, condition: string): Promise<boolean> {
     if (!(await dep.started.promise)) return false;
     if (condition === "START") return true;
-    if (condition === "HEALTHY") return dep.healthy.promise;
+    if (condition === "HEALTHY") return hasHealthCheck(dep.def) && dep.healthy.promise;
     const code = await dep.exited.promise;
     return condition === "COMPLETE" ? code !== undefined : code === 0;
   }
@@ -329,7 +367,6 @@ export class TaskRun {
   private async checkHealth(c: ContainerRun): Promise<void> {
     const hc = c.def.healthCheck!;
     const [kind, ...rest] = hc.command;
-    if (kind === "NONE") return;
     const argv = kind === "CMD-SHELL" ? ["/bin/sh", "-c", rest.join(" ")] : kind === "CMD" ? rest : hc.command;
     const interval = (hc.interval ?? 30) * 1000;
     const graceUntil = Date.now() + (hc.startPeriod ?? 0) * 1000;
@@ -361,54 +398,87 @@ export class TaskRun {
     }
   }
 
-  /** Stops every container, dependents first, each with SIGTERM and after its stopTimeout SIGKILL; then frees the network. */
+  /**
+   * Stops every container as ECS does: those no running container depends on first, each
+   * with SIGTERM and after its stopTimeout SIGKILL, then the next level; then frees the network.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const c of this.containers) if (c.status === "PENDING" && !c.process) c.abandon("the task stopped before the container started");
-    for (const c of this.stopOrder()) {
-      if (!c.process || c.status !== "RUNNING") continue;
-      c.process.signal("SIGTERM");
-      const timeout = Math.min(c.def.stopTimeout ?? FARGATE_STOP_TIMEOUT, 120) * 1000;
-      const done = await Promise.race([c.exited.promise.then(() => true), sleep(timeout, false)]);
-      if (!done) c.process.signal("SIGKILL");
-      await c.exited.promise;
+    for (const c of this.containers) if (!c.process) c.abandon("the task stopped before the container started");
+    for (const level of this.stopLevels()) {
+      await Promise.all(
+        level.map(async (c) => {
+          if (c.status !== "RUNNING") return;
+          c.process!.signal("SIGTERM");
+          const timeout = Math.min(c.def.stopTimeout ?? FARGATE_STOP_TIMEOUT, 120) * 1000;
+          const done = await Promise.race([c.exited.promise.then(() => true), sleep(timeout, false, { signal: this.abort.signal }).catch(() => false)]);
+          if (!done) c.process!.signal("SIGKILL");
+          await c.exited.promise;
+        }),
+      );
     }
-    await this.launching;
-    this.abort.abort();
     this.containersStopped = true;
-    await this.env.network.detach(this.id);
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.release();
     this.released = true;
   }
 
   /** Kills everything at once, for a control plane that is shutting down. */
   async kill(): Promise<void> {
     this.stopping = true;
-    this.abort.abort();
     for (const c of this.containers) {
       c.abandon("the control plane stopped");
       c.process?.signal("SIGKILL");
     }
     await Promise.all(this.containers.map((c) => c.exited.promise));
-    await this.launching;
-    await this.env.network.detach(this.id);
-    rmSync(this.dir, { recursive: true, force: true });
+    await this.release();
   }
 
-  /** Containers that others depend on stop after them (ECS stops in reverse dependency order). */
-  private stopOrder(): ContainerRun[] {
-    const order: ContainerRun[] = [];
-    const visit = (c: ContainerRun, seen: Set<string>) => {
-      if (order.includes(c) || seen.has(c.def.name)) return;
-      seen.add(c.def.name);
+  /** Frees what the task held; never throws, so a task always reaches STOPPED. */
+  private async release(): Promise<void> {
+    await this.launching;
+    this.abort.abort(); // health checks and stop timers
+    await this.env.network.detach(this.id);
+    try {
+      rmSync(this.dir, { recursive: true, force: true });
+    } catch {
+      // a volume still busy: the run directory goes with the control plane
+    }
+  }
+
+  /** The containers' dependsOn as a cycle of names, if they form one (ECS would never start such a task). */
+  private dependencyCycle(): string[] | undefined {
+    const byName = new Map(this.containers.map((c) => [c.def.name, c]));
+    const visit = (c: ContainerRun, path: string[]): string[] | undefined => {
+      if (path.includes(c.def.name)) return [...path.slice(path.indexOf(c.def.name)), c.def.name];
       for (const d of c.def.dependsOn ?? []) {
-        const dep = this.containers.find((o) => o.def.name === d.containerName);
-        if (dep) visit(dep, seen);
+        const dep = byName.get(d.containerName);
+        const cycle = dep && visit(dep, [...path, c.def.name]);
+        if (cycle) return cycle;
       }
-      order.push(c);
+      return undefined;
     };
-    for (const c of this.containers) visit(c, new Set());
-    return order.reverse();
+    for (const c of this.containers) {
+      const cycle = visit(c, []);
+      if (cycle) return cycle;
+    }
+    return undefined;
+  }
+
+  /** Stop levels: first the containers nothing depends on, then those only they depended on, and so on. */
+  private stopLevels(): ContainerRun[][] {
+    const level = new Map<ContainerRun, number>();
+    const depth = (c: ContainerRun, seen: Set<ContainerRun>): number => {
+      if (level.has(c)) return level.get(c)!;
+      if (seen.has(c)) return 0; // a cycle: never started, nothing to order
+      seen.add(c);
+      const dependents = this.containers.filter((o) => o.def.dependsOn?.some((d) => d.containerName === c.def.name));
+      const n = dependents.length === 0 ? 0 : 1 + Math.max(...dependents.map((o) => depth(o, seen)));
+      level.set(c, n);
+      return n;
+    };
+    const levels: ContainerRun[][] = [];
+    for (const c of this.containers) (levels[depth(c, new Set())] ??= []).push(c);
+    return levels.filter(Boolean);
   }
 }
