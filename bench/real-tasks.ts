@@ -51,7 +51,8 @@ async function main(): Promise<void> {
         memory: "512",
         containerDefinitions: [
           { name: "init", image: "busybox", essential: false, command: ["true"] },
-          { name: "app", image: "busybox", command: ["sleep", "600"], dependsOn: [{ containerName: "init", condition: "SUCCESS" }] },
+          // PID 1 gets SIGTERM only with a handler: this one exits within 50 ms of it.
+          { name: "app", image: "busybox", command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"], dependsOn: [{ containerName: "init", condition: "SUCCESS" }] },
         ],
       }),
     );
