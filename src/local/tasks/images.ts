@@ -6,7 +6,7 @@
 //   and wget are there too; 3.6 and later are distroless: no shell at all.
 // - busybox (Docker Hub or ECR Public's library copy): BusyBox, run as root.
 // Anything else is refused the way ECS refuses an image it cannot pull.
-import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 
@@ -80,7 +80,8 @@ export class ImageStore {
     const existing = this.built.get(key);
     if (existing) return existing;
     const bin = join(this.dir, key, "bin");
-    mkdirSync(bin, { recursive: true, mode: 0o755 });
+    mkdirSync(bin, { recursive: true });
+    chmodSync(bin, 0o755); // it is the container's /usr/bin: the image's user must reach it whatever our umask
     const binds: LocalImage["binds"] = [];
     if (shell) {
       // BusyBox answers to the name it is called by: one copy, a link per applet.

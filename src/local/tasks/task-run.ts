@@ -5,8 +5,8 @@
 // each container signalled in reverse dependency order with SIGTERM and,
 // after its stopTimeout, SIGKILL. The runner reads this object's fields on
 // every scheduler tick and turns them into the task's ECS state.
-import { chmodSync, chownSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { chmodSync, chownSync, existsSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execInContainer, startContainer, type ContainerProcess } from "./container.ts";
 import type { HostTools } from "./host.ts";
@@ -104,17 +104,19 @@ export function logPath(runDir: string, taskId: string, container: string): stri
   return join(runDir, "logs", taskId, `${container}.log`);
 }
 
-/** A host path under `root`, refusing any that would lead outside it (`..`, or a symlink a container planted). */
+/**
+ * A host path under `root` (created if missing), refusing any that would lead outside it:
+ * `..` in a name, or a symlink a container planted in a shared volume along the way.
+ */
 function inside(root: string, ...parts: string[]): string {
+  mkdirSync(root, { recursive: true });
   const path = resolve(root, ...parts.map((p) => p.replace(/^\/+/, "")));
-  if (path !== root && !path.startsWith(`${root}/`)) throw new Error(`${parts.join("/")} leads outside ${root}`);
-  let real = path;
-  try {
-    real = realpathSync(path);
-  } catch {
-    return path; // not created yet
-  }
-  if (real !== realpathSync(root) && !real.startsWith(`${realpathSync(root)}/`)) throw new Error(`${parts.join("/")} leads outside ${root}`);
+  const realRoot = realpathSync(root);
+  let existing = path;
+  while (!existsSync(existing)) existing = dirname(existing);
+  const real = realpathSync(existing);
+  const under = (p: string, r: string) => p === r || p.startsWith(`${r}/`);
+  if (!under(path, root) || !under(real, realRoot)) throw new Error(`${parts.join("/")} leads outside ${root}`);
   return path;
 }
 
@@ -127,6 +129,7 @@ function isDirectory(path: string): boolean {
     return false;
   }
 }
+
 const PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The users every local image's /etc/passwd and /etc/group know (see etcFiles). */
@@ -266,7 +269,8 @@ export class TaskRun {
       }
       const apId = efs.authorizationConfig?.accessPointId;
       const fsRoot = inside(join(this.env.runDir, "efs"), efs.fileSystemId);
-      mkdirSync(fsRoot, { recursive: true, mode: 0o755 });
+      mkdirSync(fsRoot, { recursive: true });
+      chmodSync(fsRoot, 0o755); // an EFS file system's root: root's, 0755 (whatever this process's umask)
       if (apId) {
         const ap = this.env.accessPoints[apId];
         if (!ap || ap.fileSystemId !== efs.fileSystemId) {
@@ -311,6 +315,7 @@ export class TaskRun {
     writeFileSync(files.hosts, `127.0.0.1 localhost\n${this.address} ${this.hostname}\n`);
     writeFileSync(files.passwd, "root:x:0:0:root:/root:/bin/sh\nloki:x:10001:10001:loki:/:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n");
     writeFileSync(files.group, "root:x:0:\nloki:x:10001:\nnogroup:x:65534:\n");
+    for (const f of Object.values(files)) chmodSync(f, 0o644); // readable by the image's user whatever our umask
     return files;
   }
 
