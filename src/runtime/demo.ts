@@ -86,8 +86,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
 
   // With real tasks a client pushes numbered lines through the distributor the whole time, so
   // the chaos has real consequences: a count of acknowledged lines, and whether any was lost.
-  const urlsOf = (unit: string) => runningTaskUrls(cp, unit);
-  const pusher = cp.runner ? new LinePusher({ distributors: () => urlsOf(`${stack.name}-distributor`), rate: 10, labels: { job: "demo-pusher" } }) : undefined;
+  const pusher = cp.runner ? new LinePusher({ distributors: () => runningTaskUrls(cp, `${stack.name}-distributor`), rate: 10, labels: { job: "demo-pusher" } }) : undefined;
   const pushed = () => {
     const r = pusher!.report();
     return { acknowledged: r.acknowledged, failedPushes: r.failures, longestOutageSeconds: r.longestOutageMs / 1000 };
@@ -143,7 +142,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       }
       if (pusher) {
         await pusher.stop();
-        const frontend = urlsOf(`${stack.name}-query-frontend`)[0];
+        const frontend = runningTaskUrls(cp, `${stack.name}-query-frontend`)[0];
         const verified = frontend ? await pusher.verify(frontend).catch(() => undefined) : undefined;
         logger.info(
           { event: "pusher", ...pushed(), found: verified?.found, lost: verified?.lost.length },

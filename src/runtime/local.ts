@@ -71,7 +71,7 @@ export async function seedStack(cp: LocalControlPlane, file: string, prefix = DE
  * spec written for AWS gets that endpoint (path-style, as S3-compatible
  * stores need) so its Loki stores chunks and index in the local S3.
  */
-export function pointAtLocalS3(text: string, taskEndpoint: string): string {
+function pointAtLocalS3(text: string, taskEndpoint: string): string {
   const doc = parseDocument(text);
   doc.setIn(["spec", "storage", "s3", "endpoint"], taskEndpoint);
   doc.setIn(["spec", "storage", "s3", "forcePathStyle"], true);
