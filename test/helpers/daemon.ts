@@ -38,6 +38,12 @@ export async function until<T>(probe: () => T | undefined | false | Promise<T | 
 /** A stack's latest status, as the operator wrote it to the control plane. */
 export const statusOf = (h: Pick<Harness, "cp">, stack = "demo") => parseStatus(h.cp.ssm.state.parameters[`/lokistack/${stack}/status`]?.versions.at(-1)?.value);
 
+/** Ready at the spec's newest generation: the stack converged to what was last put. */
+export function convergedAtNewest(h: Pick<Harness, "cp">, stack: string): boolean {
+  const generation = h.cp.ssm.state.parameters[`/lokistack/${stack}/spec`]?.versions.at(-1)?.version;
+  return statusOf(h, stack)?.convergedGeneration === generation && ready(h, stack);
+}
+
 /** Whether a stack's (the demo's) latest status says Ready. */
 export const ready = (h: Pick<Harness, "cp">, stack = "demo"): boolean => statusOf(h, stack)?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
