@@ -142,8 +142,8 @@ export class LocalControlPlane {
   private taskServer?: Server;
   /** Set when tasks are real processes. */
   runner?: RealTaskRunner;
-  private readonly taskMode: "simulated" | "real";
-  private readonly realTaskOptions?: RealTasksOptions;
+  /** Present when tasks are to be real processes. */
+  private readonly realTasks?: RealTasksOptions;
   private timer?: NodeJS.Timeout;
   private paused: boolean;
   private counts: CallCounts = { calls: {}, errors: {}, total: 0 };
@@ -159,8 +159,7 @@ export class LocalControlPlane {
     this.tickMs = options.tickMs ?? 1000;
     this.paused = options.paused ?? false;
     this.statePath = options.statePath;
-    this.taskMode = options.tasks ?? "simulated";
-    if (options.realTasks) this.realTaskOptions = options.realTasks;
+    if (options.tasks === "real") this.realTasks = options.realTasks ?? {};
     if (options.recordAuthorizations) this.authorizationLog = [];
     const random = seededRandom(options.seed ?? Date.now());
     const loaded = this.statePath && existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, "utf8")) as PersistedState) : undefined;
@@ -194,7 +193,7 @@ export class LocalControlPlane {
   async start(port = 0): Promise<string> {
     this.server = this.createServer();
     await listen(this.server, port, "127.0.0.1");
-    if (this.taskMode === "real") {
+    if (this.realTasks) {
       try {
         this.runner = await RealTaskRunner.create(
           {
@@ -209,7 +208,7 @@ export class LocalControlPlane {
             },
             stopTask: (task, stopCode, reason) => this.ecs.stopTask(task, stopCode, reason),
           },
-          this.realTaskOptions,
+          this.realTasks,
         );
       } catch (e) {
         await this.stop();
