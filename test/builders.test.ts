@@ -180,6 +180,30 @@ describe("content hashes change when and only when the object does", () => {
   });
 });
 
+describe("Loki settings that follow the mode and the version", () => {
+  const configOf = (name: string, edit: (d: ReturnType<typeof exampleDoc>) => void, unit: RegExp) => {
+    const doc = exampleDoc(name);
+    edit(doc);
+    const out = render(resolved(doc));
+    return parse(Object.entries(out.lokiConfig).find(([u]) => unit.test(u))![1]);
+  };
+  it("a single binary's in-memory ring has only itself: no autoforget (it would warn every heartbeat)", () => {
+    expect(configOf("monolithic", () => {}, /monolithic$/).ingester.autoforget_unhealthy).toBe(false);
+  });
+  it("keeps retention's deletion markers in the bucket from Loki 3.7 on, and not before (older Loki refuses the key)", () => {
+    const markers = (image: string) => configOf("small", (d) => (d.spec.image = image), /compactor$/).compactor.deletion_marker_object_store_prefix;
+    expect(markers("grafana/loki:3.7.0")).toBe("loki-deletion-markers/");
+    expect(markers("grafana/loki:4.0.1")).toBe("loki-deletion-markers/");
+    expect(markers("grafana/loki:3.6.5")).toBeUndefined();
+    expect(markers("grafana/loki@sha256:0123")).toBeUndefined();
+  });
+  it("lists the store for new index files every 70 s on every component, not Loki's 5 minutes", () => {
+    const doc = exampleDoc("small");
+    const out = render(resolved(doc));
+    for (const text of Object.values(out.lokiConfig)) expect(parse(text).storage_config.tsdb_shipper.resync_interval).toBe("70s");
+  });
+});
+
 describe("health checks follow the image", () => {
   it("parses versions from tags", () => {
     expect(lokiVersionOf("grafana/loki:3.5.0")).toEqual([3, 5, 0]);
@@ -187,9 +211,29 @@ describe("health checks follow the image", () => {
     expect(lokiVersionOf("grafana/loki@sha256:abc")).toBeUndefined();
     expect(lokiVersionOf("grafana/loki")).toBeUndefined();
   });
-  it("uses wget up to 3.5, nothing on 3.6, loki -health from 3.7", () => {
-    expect(healthCheckFor("grafana/loki:3.5.0").command?.[0]).toBe("CMD-SHELL");
-    expect(healthCheckFor("grafana/loki:3.6.2").command).toBeUndefined();
-    expect(healthCheckFor("grafana/loki:3.7.1").command).toEqual(["CMD", "/usr/bin/loki", "-health"]);
+  // The container health check is liveness (ECS replaces an unhealthy task), so it asks for
+  // the build info, never /ready: a long WAL replay must not get an ingester killed.
+  const buildinfo = "http://localhost:3100/loki/api/v1/status/buildinfo";
+  const wget = ["CMD-SHELL", `wget -q -O /dev/null ${buildinfo} || exit 1`];
+  const selfCheck = ["CMD", "/usr/bin/loki", "-health", `-health.url=${buildinfo}`];
+  it.each([
+    ["grafana/loki:2.9.10", wget],
+    ["grafana/loki:3.0.0", wget],
+    ["grafana/loki:3.4.6", wget],
+    ["grafana/loki:3.5.0", wget],
+    ["grafana/loki:3.5.12", wget],
+    ["grafana/loki:3.6.0", undefined],
+    ["grafana/loki:3.6.4", undefined],
+    ["grafana/loki:3.6.5", selfCheck],
+    ["grafana/loki:3.6.15", selfCheck],
+    ["grafana/loki:3.7.0", selfCheck],
+    ["grafana/loki:3.7.6", selfCheck],
+    ["registry:5000/grafana/loki:v4.0", selfCheck],
+    ["grafana/loki@sha256:abc", selfCheck],
+  ])("%s: %j", (image, command) => {
+    const plan = healthCheckFor(image);
+    expect(plan.command).toEqual(command);
+    // No command is a warning; so is a guess at the version.
+    expect(plan.warning !== undefined).toBe(command === undefined || image.includes("@"));
   });
 });

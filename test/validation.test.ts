@@ -142,6 +142,11 @@ describe("warnings do not block", () => {
     expect(w).toContainEqual(expect.objectContaining({ path: "spec.compactor.workingDirectory", reason: "RetentionOnEphemeralStorage" }));
   });
 
+  it("no retention warning from Loki 3.7 on: its deletion markers live in the bucket", () => {
+    const w = warningsOf(docWith((d) => ((d.spec.limits = { retention_period: "744h" }), (d.spec.image = "grafana/loki:3.7.1"))));
+    expect(w.filter((x) => x.reason === "RetentionOnEphemeralStorage")).toEqual([]);
+  });
+
   it("no retention warning when retention is off or the directory is on EFS", () => {
     expect(warningsOf(docWith((d) => (d.spec.limits = { retention_period: "0s" })))).toEqual([]);
     expect(

@@ -3,6 +3,7 @@
 // identity and their own WAL directory.
 import { stringify } from "yaml";
 import { COMPONENTS, LOKI_PORTS, type Component } from "./components.ts";
+import { DELETION_MARKER_PREFIX, keepsMarkersInObjectStore } from "./image.ts";
 import type { ResolvedStack } from "./resolve.ts";
 import type { Size } from "./sizes.ts";
 import { unitName, type Unit } from "./units.ts";
@@ -111,6 +112,12 @@ function baseConfig(stack: ResolvedStack): Yaml {
       tsdb_shipper: {
         active_index_directory: PATHS.index,
         cache_location: PATHS.cache,
+        // How often readers (index gateways; queriers without one) list the store for index files
+        // that ingesters uploaded: a removed or replaced ingester's last lines are invisible until
+        // then (Loki's default is 5m). One LIST per table held per interval. A little over Loki's
+        // 1-minute listing cache, so every resync sees a fresh listing. Set on every component:
+        // Loki derives other delays from it.
+        resync_interval: "70s",
         ...(monolithic
           ? {}
           : { index_gateway_client: { server_address: `dns:///${address("index-gateway")}:${LOKI_PORTS.grpc}` } }),
@@ -124,14 +131,17 @@ function baseConfig(stack: ResolvedStack): Yaml {
       chunk_idle_period: "1h",
       max_chunk_age: "2h",
       chunk_encoding: "snappy",
-      // A replaced task must never leave a dead member that blocks writes.
-      autoforget_unhealthy: true,
+      // A replaced task must never leave a dead member that blocks writes. A single binary's
+      // in-memory ring has only itself: there, autoforget only warns every heartbeat.
+      autoforget_unhealthy: !monolithic,
     },
     compactor: {
       working_directory: PATHS.compactor,
       compaction_interval: "10m",
       retention_enabled: stack.retentionEnabled,
       ...(stack.retentionEnabled ? { retention_delete_delay: stack.spec.compactor.retentionDeleteDelay } : {}),
+      // Retention's deletion markers in the bucket, not on the task's disk: a replaced compactor loses none.
+      ...(stack.retentionEnabled && keepsMarkersInObjectStore(stack.spec.image) ? { deletion_marker_object_store_prefix: DELETION_MARKER_PREFIX } : {}),
       delete_request_store: "s3",
     },
     limits_config: {
@@ -181,10 +191,10 @@ function identity(stack: ResolvedStack, unit: Unit): Yaml {
         enabled: true,
         dir: walDir,
         replay_memory_ceiling: `${replayMemoryCeilingMb(unit.resources.memory)}MB`,
-        // Flush on SIGTERM, whatever the volume: a scaled-down ordinal never
-        // comes back to replay its WAL, and ECS gives the task no other warning
-        // (the operator cannot call /ingester/shutdown on it). stopTimeout is
-        // Fargate's maximum so the flush can finish.
+        // Flush on SIGTERM, whatever the volume: ECS stops tasks the operator
+        // did not plan (Spot, a failed host) with no other warning. When the
+        // operator removes an ordinal, it asks for the flush itself first
+        // (/ingester/shutdown), free of Fargate's 120 s stopTimeout.
         flush_on_shutdown: true,
       },
     },

@@ -10,7 +10,7 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import type { z } from "zod";
 import { COMPONENTS, type Component } from "./components.ts";
 import { describeFargateMemory, FARGATE_CPUS, FARGATE_SIZES, isValidFargateSize } from "./fargate.ts";
-import { healthCheckFor, lokiVersionOf } from "./image.ts";
+import { healthCheckFor, keepsMarkersInObjectStore, lokiVersionOf } from "./image.ts";
 import { formatPath, type Issue, type PathSegment, unknownKeyMessage } from "./issues.ts";
 import { resolveStack, type ResolvedStack } from "./resolve.ts";
 import { LOKI_CONFIG_BLOCKS, lokiStackDocument, type LokiStackDocument } from "./schema.ts";
@@ -389,11 +389,12 @@ function checkVolumes(stack: ResolvedStack, errors: Issue[], warnings: Issue[]):
       });
     }
   }
-  if (stack.retentionEnabled && dir.volume === "ephemeral") {
+  // From Loki 3.7 the markers live in the bucket (loki-config), and the working directory holds nothing that must survive.
+  if (stack.retentionEnabled && dir.volume === "ephemeral" && !keepsMarkersInObjectStore(stack.spec.image)) {
     warnings.push({
       path: "spec.compactor.workingDirectory",
       message:
-        "retention is enabled but the compactor's working directory is ephemeral: retention markers are lost when its task is replaced and chunks can be left undeleted; use volume: efs",
+        "retention is enabled but the compactor's working directory is ephemeral: retention markers are lost when its task is replaced and chunks can be left undeleted; use volume: efs, or Loki 3.7 or newer (markers in the bucket)",
       reason: "RetentionOnEphemeralStorage",
     });
   }
