@@ -2,6 +2,7 @@
 // processes, the operator guarding it in this process, a view of the process
 // table that does not trust the control plane's bookkeeping, and Loki's own
 // view of its ingester ring.
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { PutParameterCommand } from "@aws-sdk/client-ssm";
 import { parseDocument } from "yaml";
@@ -15,6 +16,14 @@ import { convergedAtNewest, inProcessOperator, until } from "../helpers/daemon.t
 import { harness, type Harness } from "../helpers/local.ts";
 import type { LogLine } from "../helpers/operator.ts";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
+
+/** The grafana/loki image tag of the Loki binary the tasks run: the configs are rendered for its version. */
+export function lokiImage(): string {
+  const out = execFileSync(findLokiBinary()!, ["-version"], { encoding: "utf8" });
+  const version = /version v?(\d+\.\d+\.\d+)/.exec(out)?.[1];
+  if (!version) throw new Error(`cannot tell the version of ${findLokiBinary()} from its -version output: ${out.slice(0, 200)}`);
+  return `grafana/loki:${version}`;
+}
 
 /** Why the e2e tier cannot run here, or undefined when it can. */
 export function e2eUnavailable(): string | undefined {

@@ -4,26 +4,17 @@
 // every acknowledged line must come back through the query frontend, and the
 // process table must never have shown two compactors (outside the rogue one
 // the operator removes) or two processes for one ingester ordinal.
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { RunTaskCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
-import { findLokiBinary } from "../../src/local/tasks/runner.ts";
 import { LinePusher } from "../../src/runtime/pusher.ts";
 import { until } from "../helpers/daemon.ts";
 import { example } from "../helpers/operator.ts";
-import { compacted, e2eUnavailable, indexFiles, ingesterRing, ProcessTable, realStack, tasksOf, untilSettled, urlsOf, watchIndex, type RealStack } from "./harness.ts";
+import { compacted, e2eUnavailable, indexFiles, ingesterRing, lokiImage, ProcessTable, realStack, tasksOf, untilSettled, urlsOf, watchIndex, type RealStack } from "./harness.ts";
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(unavailable);
 
-/** The image tag the Loki binary stands for, so the operator renders for that version (health check, config). */
-function lokiImage(): string {
-  const out = execFileSync(findLokiBinary()!, ["-version"], { encoding: "utf8" });
-  const version = /version v?(\d+\.\d+\.\d+)/.exec(out)?.[1];
-  if (!version) throw new Error(`cannot tell the version of ${findLokiBinary()} from its -version output: ${out.slice(0, 200)}`);
-  return `grafana/loki:${version}`;
-}
 
 const report: Record<string, unknown>[] = [];
 
