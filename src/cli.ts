@@ -55,6 +55,11 @@ function withAwsOptions(cmd: Command): Command {
     .option("--prefix <prefix>", "SSM prefix of the LokiStack parameters", DEFAULT_PREFIX);
 }
 
+/** For commands that ask Loki on the tasks (readiness, the ring, flushes): the operator reaches them directly from their VPC. */
+function withLokiOption(cmd: Command): Command {
+  return cmd.addOption(new Option("--loki-proxy <url>", "reach Loki on the tasks through this HTTP proxy (`lokistack local` with simulated tasks is one)").env("LOKISTACK_LOKI_PROXY"));
+}
+
 /**
  * The region once, up front, from --region or the SDK's default chain, so a
  * missing one is a clear error before anything runs (RegionError, caught in
@@ -116,7 +121,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
       io.stdout(opts.output === "yaml" ? stringify(rendered, { lineWidth: 0 }) : `${JSON.stringify(rendered, null, 2)}\n`);
     });
 
-  withAwsOptions(program.command("run"))
+  withLokiOption(withAwsOptions(program.command("run")))
     .description("Run the operator: reconcile every LokiStack on a schedule until SIGTERM.")
     .option("--resync <cron>", "resync schedule (cron with seconds)", DEFAULT_RESYNC)
     .option("--lease <url>", "leader election lease object, s3://BUCKET/KEY")
@@ -139,7 +144,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
       await operator.daemon.stop();
     });
 
-  withAwsOptions(program.command("plan"))
+  withLokiOption(withAwsOptions(program.command("plan")))
     .description("Show what a pass would do, like terraform plan; exit 0 (no drift), 2 (drift) or 1 (error).")
     .argument("[name]", "only this stack")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
@@ -147,7 +152,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
       exitCode = await planCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) }, io.stdout);
     });
 
-  withAwsOptions(program.command("apply"))
+  withLokiOption(withAwsOptions(program.command("apply")))
     .description("Run one repairing pass and exit (1 on any error).")
     .requiredOption("--once", "one pass, then exit (the daemon is `lokistack run`)")
     .argument("[name]", "only this stack")

@@ -27,22 +27,33 @@ function threeIngesters(edit: (u: UnitAnalysis) => UnitAnalysis): StackAnalysis 
       discoveryCurrent: true,
       extraTasks: [],
       stoppingTasks: [],
+      running: true,
       ready: true,
     });
   });
-  return { units, orphans: [], leftoverRegistries: [], leftoverConfigs: [], drifts: [] };
+  return { units, orphans: [], leftoverRegistries: [], leftoverConfigs: [], ghosts: [], drifts: [] };
 }
 
 describe("ingester ordinals", () => {
   it("an unready ordinal that the new spec fixes goes first, instead of blocking a missing ordinal for ever", () => {
     const analysis = threeIngesters((u) => {
       if (u.desired.unit.name.endsWith("ingester-0")) return { ...u, state: "missing", service: undefined, ready: false, taskDefinitionCurrent: false, discoveryCurrent: false };
-      if (u.desired.unit.name.endsWith("ingester-2")) return { ...u, ready: false, taskDefinitionCurrent: false };
+      if (u.desired.unit.name.endsWith("ingester-2")) return { ...u, running: false, ready: false, taskDefinitionCurrent: false };
       return u;
     });
     const p = plan(analysis, { cluster: "logging", namespaceId: "ns-1", deleteOrphans: true });
     expect(p.actions.filter((a) => /ingester/.test(a.unit)).map((a) => `${a.kind} ${a.unit}`)).toEqual(["RegisterTaskDefinition prod-logs-ingester-2", "UpdateService prod-logs-ingester-2"]);
     expect(p.deferrals).toContainEqual({ unit: "prod-logs-ingester-0", reason: "waiting for prod-logs-ingester-2, which is not ready, to change first" });
+  });
+
+  it("an ordinal that runs but is not ready yet (replaying its WAL) is waited for, never restarted first", () => {
+    const analysis = threeIngesters((u) => {
+      if (u.desired.unit.name.endsWith("ingester-1")) return { ...u, ready: false, notReady: "not ready: Ingester not ready", taskDefinitionCurrent: false };
+      return { ...u, taskDefinitionCurrent: /ingester/.test(u.desired.unit.name) ? false : u.taskDefinitionCurrent };
+    });
+    const p = plan(analysis, { cluster: "logging", namespaceId: "ns-1", deleteOrphans: true });
+    expect(p.actions.filter((a) => /ingester/.test(a.unit))).toEqual([]);
+    expect(p.deferrals).toContainEqual({ unit: "prod-logs-ingester-2", reason: "waiting until every other ingester ordinal is running and ready: prod-logs-ingester-1 is not ready: Ingester not ready" });
   });
 
   it("every UpdateService of a single-task unit carries 0/100, whatever else it changes", () => {

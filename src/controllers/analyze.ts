@@ -8,6 +8,7 @@ import { canonicalService, canonicalTaskDefinition, diffCanonical, parseTaskDefi
 import type { DesiredUnit } from "../resources/render.ts";
 import { isManaged, TAGS } from "../resources/tags.ts";
 import { fieldChanges } from "./drift.ts";
+import { isReady, type LokiView } from "./loki-view.ts";
 import type { ObservedTaskDefinition, TaskSnapshot } from "./observe.ts";
 import { componentOfUnit, extraTasks, isTaskOf, isUnitOf } from "./singletons.ts";
 import type { Drift } from "./types.ts";
@@ -54,6 +55,12 @@ export interface StackObservation {
   registryTags: Map<string, Tag[]>;
   /** Units the stack had before (its last inventory): a missing one was deleted, not yet to be created. */
   existed: ReadonlySet<string>;
+  /** Loki's own view (each ordinal task's readiness, the ring), when it was asked. */
+  loki?: LokiView;
+  /** Tasks whose ingester flushed and left the ring when the operator asked. */
+  flushed?: ReadonlySet<string>;
+  /** epoch ms: how long tasks have run, for the ring's grace period. */
+  now?: number;
   /**
    * The units as the generation the stack last converged at rendered them,
    * when a newer generation is being rolled out: a unit whose desired state
@@ -86,8 +93,12 @@ export interface UnitAnalysis {
   extraTasks: TaskSnapshot[];
   /** Tasks of this unit still on their way to STOPPED. */
   stoppingTasks: TaskSnapshot[];
-  /** ACTIVE, running desiredCount settled tasks, no deployment in progress. */
+  /** ECS's view: ACTIVE, running desiredCount settled tasks, no deployment in progress. */
+  running: boolean;
+  /** Running, and for an ingester ordinal, its Loki answers GET /ready. */
   ready: boolean;
+  /** Why a running ordinal is not ready, in Loki's words. */
+  notReady?: string;
 }
 
 export interface OrphanAnalysis {
@@ -97,6 +108,15 @@ export interface OrphanAnalysis {
   service: Service;
   /** Running or pending tasks left. */
   tasks: number;
+  /** Running tasks whose ingester holds data and has not flushed yet (ingester ordinals, monolithic). */
+  unflushed: { arn: string; address: string }[];
+}
+
+/** A ring member to forget: not desired, no task of the stack behind it, heartbeat stale. */
+export interface RingGhost {
+  member: string;
+  /** The address of a live component to ask. */
+  via: string;
 }
 
 /** Something of the stack's that no desired unit needs any more, left once its ECS service is gone. */
@@ -114,8 +134,12 @@ export interface StackAnalysis {
   leftoverRegistries: (Leftover & { arn: string })[];
   /** Config parameters of units no longer desired. */
   leftoverConfigs: (Leftover & { parameter: string })[];
+  ghosts: RingGhost[];
   drifts: Drift[];
 }
+
+/** How long an ordinal's task may run before an ingester that is not ACTIVE in the ring is drift (a long WAL replay is not). */
+export const RING_GRACE_MS = 10 * 60_000;
 
 const SPEC_HASH_PATH = `tags[key=${TAGS.specHash}].value`;
 
@@ -205,15 +229,15 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     };
     if (!service || service.status === "INACTIVE") {
       if (existed) drifts.push({ ...base0, kind: "MissingService", state: "absent" });
-      return { ...base, state: "missing", creating: !existed, taskDefinitionCurrent: false, ready: false };
+      return { ...base, state: "missing", creating: !existed, taskDefinitionCurrent: false, running: false, ready: false };
     }
     if (service.status === "DRAINING") {
       drifts.push({ ...base0, kind: "MissingService", state: "DRAINING" });
-      return { ...base, state: "draining", service, taskDefinitionCurrent: false, ready: false };
+      return { ...base, state: "draining", service, taskDefinitionCurrent: false, running: false, ready: false };
     }
     if (foreign) {
       drifts.push({ ...base0, kind: "NameCollision" });
-      return { ...base, state: "foreign", service, taskDefinitionCurrent: true, ready: false };
+      return { ...base, state: "foreign", service, taskDefinitionCurrent: true, running: false, ready: false };
     }
 
     const autoscaling = desired.unit.resources.autoscaling;
@@ -259,13 +283,17 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
 
     const deployment = service.deployments?.find((d) => d.status === "PRIMARY");
     const settled = (t: TaskSnapshot) => t.lastStatus === "RUNNING" && (!currentTd?.hasHealthCheck || t.healthStatus === "HEALTHY");
-    const ready =
+    const serviceTasks = tasksOfUnit.filter((t) => t.group === `service:${name}`);
+    const running =
       service.runningCount === service.desiredCount &&
       (service.pendingCount ?? 0) === 0 &&
       (service.deployments?.length ?? 0) <= 1 &&
       (deployment?.rolloutState ?? "COMPLETED") === "COMPLETED" &&
-      tasksOfUnit.filter((t) => t.group === `service:${name}`).every(settled);
-    return { ...base, state: "present", service, serviceDiffs, taskDefinitionCurrent, discoveryCurrent, ready };
+      serviceTasks.every(settled);
+    // RUNNING and HEALTHY (the liveness check) is not ready for an ingester: it may still be
+    // replaying its WAL or joining the ring. Its own GET /ready says; no answer is not ready.
+    const notReady = running && component === "ingester" && observed.loki ? lokiNotReady(serviceTasks, observed.loki) : undefined;
+    return { ...base, state: "present", service, serviceDiffs, taskDefinitionCurrent, discoveryCurrent, running, ready: running && notReady === undefined, ...(notReady ? { notReady } : {}) };
   });
 
   const desiredNames = new Set(units.map((u) => u.unit.name));
@@ -274,8 +302,12 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     if (desiredNames.has(name) || !isUnitOf(stack, name) || service.status !== "ACTIVE") continue;
     if (!isManaged(service.tags) || service.tags?.find((t) => t.key === TAGS.stack)?.value !== stack) continue;
     const { component, ordinal } = componentOfUnit(stack, name);
-    const tasks = observed.running.filter((t) => t.group === `service:${name}`).length;
-    orphans.push({ name, component, ...(ordinal !== undefined ? { ordinal } : {}), service, tasks });
+    const orphanTasks = observed.running.filter((t) => t.group === `service:${name}`);
+    const holdsData = component === "ingester" || component === "monolithic";
+    const unflushed = holdsData
+      ? orphanTasks.filter((t) => t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING" && t.privateIp && !observed.flushed?.has(t.arn)).map((t) => ({ arn: t.arn, address: t.privateIp! }))
+      : [];
+    orphans.push({ name, component, ...(ordinal !== undefined ? { ordinal } : {}), service, tasks: orphanTasks.length, unflushed });
     // A unit the newer generation removed is part of its rollout; any other owned leftover is drift.
     if (!baseline?.has(name)) drifts.push({ stack, unit: name, component, kind: "OrphanedService", desiredCount: service.desiredCount ?? 0, ...(ordinal !== undefined ? { ordinal } : {}) });
   }
@@ -298,8 +330,49 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     if (desiredParameters.has(parameter) || !isUnitOf(stack, unit)) continue;
     leftoverConfigs.push({ unit, component: componentOfUnit(stack, unit).component, parameter, serviceGone: gone(unit) });
   }
+  const ghosts = observed.loki?.ring ? ringDrifts(stack, analyses, orphans, observed, drifts) : [];
   // Differences a newer generation explains are its rollout: the unit is updating, not drifted.
   const byName = new Map(units.map((u) => [u.unit.name, u]));
   const drift = drifts.filter((d) => !(updating.has(d.unit) && explainedByGeneration(d, baseline!.get(d.unit)!, byName.get(d.unit)!)));
-  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, drifts: drift };
+  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, ghosts, drifts: drift };
+}
+
+/** Why an ordinal's running tasks are not ready, from their own GET /ready; undefined when all are. */
+function lokiNotReady(tasks: readonly TaskSnapshot[], loki: LokiView): string | undefined {
+  for (const t of tasks) {
+    const r = loki.readiness.get(t.arn);
+    if (isReady(r)) continue;
+    return r === undefined ? "its readiness was not asked yet" : r instanceof Error ? `not reachable: ${r.message}` : `not ready: ${r.message.split("\n")[0]}`;
+  }
+  return undefined;
+}
+
+/**
+ * Loki's view against the desired ordinals: a ring member no desired ordinal
+ * (nor an ordinal being removed) accounts for is drift, and a ghost to forget
+ * when its heartbeat is stale (nothing runs under its name any more); an
+ * ordinal whose task has run past the grace period without an ACTIVE member
+ * is drift, reported only (a restart would not make it ACTIVE sooner).
+ */
+function ringDrifts(stack: string, units: readonly UnitAnalysis[], orphans: readonly OrphanAnalysis[], observed: StackObservation, drifts: Drift[]): RingGhost[] {
+  const { ring, ringVia } = observed.loki!;
+  const ordinals = units.filter((u) => u.desired.unit.component === "ingester");
+  const accounted = new Set([...ordinals.map((u) => u.desired.unit.name), ...orphans.filter((o) => o.tasks > 0).map((o) => o.name)]);
+  const ghosts: RingGhost[] = [];
+  for (const m of ring!) {
+    if (accounted.has(m.id)) continue;
+    drifts.push({ stack, unit: m.id, component: "ingester", kind: "RingMemberNotDesired", member: m.id, state: m.state, address: m.address });
+    if (m.state === "UNHEALTHY" && ringVia) ghosts.push({ member: m.id, via: ringVia });
+  }
+  const now = observed.now ?? Date.now();
+  for (const u of ordinals) {
+    const name = u.desired.unit.name;
+    const member = ring!.find((m) => m.id === name);
+    if (member?.state === "ACTIVE") continue;
+    for (const t of observed.running) {
+      if (t.group !== `service:${name}` || t.lastStatus !== "RUNNING" || t.startedAt === undefined || now - t.startedAt < RING_GRACE_MS) continue;
+      drifts.push({ stack, unit: name, component: "ingester", kind: "IngesterNotActive", task: t.arn, state: member?.state ?? "absent", runningSeconds: Math.round((now - t.startedAt) / 1000) });
+    }
+  }
+  return ghosts;
 }

@@ -79,5 +79,9 @@ export function describeDrift(d: Drift): string {
       return d.missing === "service" ? "its Cloud Map service was deleted: the DNS name does not resolve" : "the service no longer registers its tasks in its Cloud Map service";
     case "NameCollision":
       return "a service of this name exists without the ownership tag; it is left alone";
+    case "RingMemberNotDesired":
+      return `ring member ${d.member} (${d.state}, ${d.address || "no address"}) is not a desired ingester ordinal`;
+    case "IngesterNotActive":
+      return `${d.task} has run for ${d.runningSeconds} s but its ingester is ${d.state === "absent" ? "not in the ring" : `${d.state} in the ring`}`;
   }
 }

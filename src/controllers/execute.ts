@@ -10,6 +10,7 @@ import type { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteKind, WriteLimiter } from "../aws/write-limiter.ts";
+import type { LokiGateway } from "../loki/gateway.ts";
 import { isManaged } from "../resources/tags.ts";
 import type { NamespaceCache } from "./namespaces.ts";
 import type { Observer } from "./observe.ts";
@@ -31,6 +32,10 @@ export interface ExecuteDeps {
   canWrite: () => boolean;
   /** ARNs the operator stopped: their stop is expected. */
   stoppedByOperator: Set<string>;
+  /** Loki's HTTP API on the stack's tasks. */
+  loki: LokiGateway;
+  /** Tasks whose ingester flushed and left the ring: never asked twice. */
+  flushed: Set<string>;
   /**
    * The stack's spec is a SecureString: its config parameters (the rendered Loki
    * config, which carries spec values) are written as SecureString too. The task
@@ -46,15 +51,16 @@ export type ExecuteFailure =
   | { kind: "lease" }
   /** The call failed; `staleTaskDefinition` when it named a revision ECS no longer has ACTIVE. */
   | { kind: "call"; action: Action; error: AwsCallError | Error; staleTaskDefinition?: string }
-  /** Cloud Map still has instances registered: try again later. */
-  | { kind: "busy"; action: Action; error: AwsCallError };
+  /** Not yet possible, and not an error: Cloud Map still has instances registered, a flush is in progress. */
+  | { kind: "busy"; action: Action; reason: string };
 
 export interface ExecuteResult {
   done: Action[];
   failure?: ExecuteFailure;
 }
 
-const WRITE_KIND: Record<Action["kind"], WriteKind> = {
+/** The AWS write budget each action draws from; Loki's own API has none. */
+const WRITE_KIND: Record<Action["kind"], WriteKind | undefined> = {
   StopTask: "task",
   PutConfig: "parameter",
   CreateDiscoveryService: "discovery",
@@ -65,6 +71,8 @@ const WRITE_KIND: Record<Action["kind"], WriteKind> = {
   TagResource: "tag",
   DeleteDiscoveryService: "discovery",
   DeleteParameter: "parameter",
+  FlushIngester: undefined,
+  ForgetRingMember: undefined,
 };
 
 /** What a person reads about an action: never config values or environment contents. */
@@ -88,6 +96,10 @@ export function describeAction(a: Action): Record<string, unknown> {
       return { service: a.service };
     case "TagResource":
       return { resource: a.arn, tags: a.tags.map((t) => t.key) };
+    case "FlushIngester":
+      return { task: a.taskArn, address: a.address, member: a.member };
+    case "ForgetRingMember":
+      return { member: a.member, via: a.via };
   }
 }
 
@@ -95,6 +107,9 @@ export function describeAction(a: Action): Record<string, unknown> {
 function withTags(service: Service, fallback: Service["tags"]): Service {
   return service.tags && service.tags.length > 0 ? service : { ...service, ...(fallback ? { tags: fallback } : {}) };
 }
+
+/** An ingester is still flushing from an earlier request: the scale-down waits, nothing failed. */
+class FlushInProgress extends Error {}
 
 /** `log` is the stack's child logger: it already carries the stack name. */
 export async function execute(actions: readonly Action[], deps: ExecuteDeps, log: Logger): Promise<ExecuteResult> {
@@ -105,7 +120,8 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
   const pinRegistries = (list: { registryArn?: string }[] | undefined) =>
     list?.map((r) => (r.registryArn?.startsWith(PENDING_REGISTRY) ? { ...r, registryArn: registries.get(r.registryArn.slice(PENDING_REGISTRY.length)) ?? r.registryArn } : r));
   for (const action of actions) {
-    await deps.limiter.acquire(WRITE_KIND[action.kind]);
+    const budget = WRITE_KIND[action.kind];
+    if (budget) await deps.limiter.acquire(budget);
     if (!deps.canWrite()) {
       log.warn({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "skipped" }, "not the leader any more: stopping");
       return { done, failure: { kind: "lease" } };
@@ -119,7 +135,10 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
       const error = e instanceof Error ? e : new Error(String(e));
       deps.onAction?.(action, "failed");
       log.error({ event: "action", unit: action.unit, component: action.component, action: action.kind, result: "failed", error: error.message, ...(e instanceof AwsCallError ? { code: e.code, retryable: e.retryable } : {}) }, `${action.kind} ${action.unit} failed`);
-      if (e instanceof AwsCallError && action.kind === "DeleteDiscoveryService" && e.code === "ResourceInUse") return { done, failure: { kind: "busy", action, error: e } };
+      if (e instanceof AwsCallError && action.kind === "DeleteDiscoveryService" && e.code === "ResourceInUse") {
+        return { done, failure: { kind: "busy", action, reason: "Cloud Map still has instances registered; deleted once ECS deregisters them" } };
+      }
+      if (e instanceof FlushInProgress) return { done, failure: { kind: "busy", action, reason: e.message } };
       return { done, failure: { kind: "call", action, error, ...(await staleRevision(action, e)) } };
     }
   }
@@ -181,6 +200,20 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
         deps.observer.noteService(action.cluster, withTags(await deps.ecs.deleteService(action.cluster, action.service), before?.tags));
         return;
       }
+      case "FlushIngester": {
+        // Synchronous: Loki answers once the chunks are written and the member has left the ring.
+        if ((await deps.loki.shutdown(action.address)) === "stopping") {
+          // Already stopping or stopped (an earlier call, perhaps by an operator that restarted
+          // since): flushed once its member has left the ring.
+          const ring = await deps.loki.ring(action.address);
+          if (ring.some((m) => m.id === action.member)) throw new FlushInProgress(`${action.member} is flushing and leaving the ring; scaled down once it has left`);
+        }
+        deps.flushed.add(action.taskArn);
+        return;
+      }
+      case "ForgetRingMember":
+        await deps.loki.forget(action.via, action.member);
+        return;
       case "TagResource": {
         await deps.ecs.tagResource(action.arn, action.tags);
         const cluster = action.arn.split("/").at(-2);

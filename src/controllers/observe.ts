@@ -23,6 +23,8 @@ export interface TaskSnapshot {
   healthStatus: string;
   /** epoch ms */
   createdAt: number;
+  /** epoch ms, once RUNNING */
+  startedAt?: number;
   privateIp?: string;
   stopCode?: string;
   stoppedReason?: string;
@@ -60,6 +62,7 @@ export function snapshotOf(t: Task): TaskSnapshot {
     desiredStatus: t.desiredStatus ?? "UNKNOWN",
     healthStatus: t.healthStatus ?? "UNKNOWN",
     createdAt: t.createdAt ? t.createdAt.getTime() : 0,
+    ...(t.startedAt ? { startedAt: t.startedAt.getTime() } : {}),
     ...(ip ? { privateIp: ip } : {}),
     ...(t.stopCode ? { stopCode: t.stopCode } : {}),
     ...(t.stoppedReason ? { stoppedReason: t.stoppedReason } : {}),

@@ -7,9 +7,10 @@
 //      task is still stopping, ingester ordinals one at a time and only when the others
 //      are running and ready (created lowest first, rolled highest first);
 //   5. scale orphaned services to 0 (ingester ordinals highest first, each after the
-//      one above it is gone), then delete them once their tasks are gone;
+//      one above it is gone), each ingester (and a monolithic task) first asked to
+//      flush and leave the ring, then delete them once their tasks are gone;
 //   6. delete what removed units leave behind: their Cloud Map services and config
-//      parameters, once ECS has let go of them;
+//      parameters, once ECS has let go of them, and forget their ghosts in the ring;
 //   7. restore ownership tags.
 // Every UpdateService of a single-task unit carries its 0/100 deployment
 // configuration, so ECS can never roll it under anything weaker, whatever
@@ -149,7 +150,12 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   for (const u of ordinals) if (needsChange(u) && safetyOnly(u)) changes.set(u, "update");
   const busy = (u: UnitAnalysis) => u.extraTasks.length > 0 || u.stoppingTasks.length > 0;
   // A desired ordinal changes only while every other desired ordinal is running and ready.
-  const othersReady = (except: string) => ordinals.every((o) => o.desired.unit.name === except || o.state === "missing" || o.ready);
+  const unready = (except: string) => ordinals.find((o) => o.desired.unit.name !== except && o.state !== "missing" && !o.ready);
+  const othersReady = (except: string) => unready(except) === undefined;
+  const waitingFor = (except: string) => {
+    const u = unready(except)!;
+    return u.notReady ? `: ${u.desired.unit.name} is ${u.notReady}` : "";
+  };
   // An orphan is scaled down only after every orphan above it is gone: never waits on one below.
   const aboveGone = (o: OrphanAnalysis) => ordinalOrphans.every((x) => (x.ordinal ?? 0) <= (o.ordinal ?? 0) || (x.tasks === 0 && x.service.desiredCount === 0));
   const pendingOrdinal = ordinals.filter((u) => u.state === "missing").sort((a, b) => (a.desired.unit.ordinal ?? 0) - (b.desired.unit.ordinal ?? 0))[0];
@@ -165,17 +171,18 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
         ? busy(ordinalChange)
           ? "waiting for this ordinal's other task to stop"
           : !othersReady(name)
-            ? "waiting until every other ingester ordinal is running and ready"
+            ? `waiting until every other ingester ordinal is running and ready${waitingFor(name)}`
             : undefined
         : !othersReady(name)
-          ? "waiting until every desired ingester ordinal is running and ready"
+          ? `waiting until every desired ingester ordinal is running and ready${waitingFor(name)}`
           : !aboveGone(ordinalChange)
             ? "waiting for the ordinal above it to be gone"
             : undefined;
-    // The wait is on an ordinal that is not ready and would itself change (a crash loop the new
-    // spec fixes): that one goes first, or nothing would ever move.
+    // The wait is on an ordinal whose tasks do not even run and that would itself change (a crash
+    // loop the new spec fixes): that one goes first, or nothing would ever move. One that runs
+    // but is not ready yet (replaying its WAL, joining the ring) is waited for, never restarted.
     const blocker = reason?.startsWith("waiting until every")
-      ? ordinals.filter((o) => o.state === "present" && !o.ready && needsChange(o) && !changes.has(o) && !busy(o)).sort((a, b) => (b.desired.unit.ordinal ?? 0) - (a.desired.unit.ordinal ?? 0))[0]
+      ? ordinals.filter((o) => o.state === "present" && !o.running && needsChange(o) && !changes.has(o) && !busy(o)).sort((a, b) => (b.desired.unit.ordinal ?? 0) - (a.desired.unit.ordinal ?? 0))[0]
       : undefined;
     if (blocker) {
       defer(name, `waiting for ${blocker.desired.unit.name}, which is not ready, to change first`);
@@ -239,7 +246,8 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
   const nonUpdatable = units.flatMap((u) => u.serviceDiffs.filter((d) => topField(d.path) !== "tags" && !UPDATABLE.has(topField(d.path))).map((d) => ({ u, d })));
   for (const { u, d } of nonUpdatable) defer(u.desired.unit.name, `${d.path} cannot be changed in place; delete the service and the operator recreates it`);
 
-  // 5. Orphaned services: scale to 0, then delete once no task is left.
+  // 5. Orphaned services: flush, scale to 0, then delete once no task is left. The flush comes
+  // first in the same plan: when it fails, the executor stops there and the ordinal stays.
   for (const o of analysis.orphans) {
     if (!ctx.deleteOrphans) {
       defer(o.name, "kept: deletionPolicy retain");
@@ -251,6 +259,9 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       if (o.component === "ingester" && ordinalChange !== o) {
         if (o !== orphanToScale) defer(o.name, "ingester ordinals are removed one at a time, highest first");
         continue;
+      }
+      for (const t of o.unflushed) {
+        actions.push({ kind: "FlushIngester", unit: o.name, component: o.component, taskArn: t.arn, address: t.address, member: o.name, repairs });
       }
       const input = { cluster: ctx.cluster, service: o.name, desiredCount: 0, ...guardedDeployment(o.component) };
       actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs });
@@ -270,6 +281,9 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     for (const c of analysis.leftoverConfigs) {
       if (c.serviceGone) actions.push({ kind: "DeleteParameter", unit: c.unit, component: c.component, parameter: c.parameter, repairs: ["Delete"] });
     }
+  }
+  for (const g of analysis.ghosts) {
+    actions.push({ kind: "ForgetRingMember", unit: g.member, component: "ingester", member: g.member, via: g.via, repairs: ["RingMemberNotDesired"] });
   }
 
   // 7. Ownership tags.

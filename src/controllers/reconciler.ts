@@ -16,6 +16,7 @@ import type { EcsGateway } from "../aws/ecs-gateway.ts";
 import { AwsCallError } from "../aws/errors.ts";
 import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteLimiter } from "../aws/write-limiter.ts";
+import { LokiCallError, LokiGateway } from "../loki/gateway.ts";
 import type { Issue } from "../resources/issues.ts";
 import { desiredUnits, type DesiredUnit } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
@@ -25,6 +26,7 @@ import { validateText, type ValidationResult } from "../resources/validate.ts";
 import { analyze, desiredTaskDefinition, type StackObservation } from "./analyze.ts";
 import { describeDrift } from "./drift.ts";
 import { describeAction, execute, type ExecuteFailure } from "./execute.ts";
+import { observeLoki, type LokiView } from "./loki-view.ts";
 import { NamespaceCache, type NamespaceView } from "./namespaces.ts";
 import { Observer, type TaskSnapshot } from "./observe.ts";
 import { ParameterCache } from "./parameters.ts";
@@ -58,6 +60,8 @@ export interface ReconcilerOptions {
   resyncSeconds?: number;
   /** Stacks reconciled at once by `pass()`. */
   concurrency?: number;
+  /** Loki's HTTP API on the stack's tasks (default: direct to each task's private IP). */
+  loki?: LokiGateway;
 }
 
 export type StackMode = "repair" | "report" | "suspended" | "invalid" | "deleted" | "retained";
@@ -151,6 +155,9 @@ export class Reconciler {
   readonly parameters: ParameterCache;
   readonly namespaces: NamespaceCache;
   private readonly stoppedByOperator = new Set<string>();
+  /** Tasks whose ingester flushed and left the ring when asked. */
+  private readonly flushed = new Set<string>();
+  private readonly loki: LokiGateway;
   /** Validated specs of past generations, by `<stack>:<generation>` (a generation never changes). */
   private readonly generations = new Map<string, ValidationResult>();
   private readonly validated = new Map<string, ValidationResult>();
@@ -172,6 +179,7 @@ export class Reconciler {
     this.now = opts.now ?? (() => new Date());
     this.clock = opts.clock ?? (() => performance.now());
     this.canWrite = opts.canWrite ?? (() => true);
+    this.loki = opts.loki ?? new LokiGateway();
     this.observer = new Observer(opts.ecs, (t) => this.isWatched(t), this.clock);
     this.parameters = new ParameterCache(opts.ssm, opts.prefix);
     this.namespaces = new NamespaceCache(opts.discovery, this.clock);
@@ -279,7 +287,7 @@ export class Reconciler {
         log.warn({ event: "drift", unit, drift: kind, ...driftFields(drift) }, `drift ${kind} ${unit}: ${describeDrift(drift)}`);
         const action: Action = { kind: "StopTask", unit, component, cluster, taskArn: t.arn, reason: `lokistack: extra ${component} task for ${unit}`, repairs: [kind] };
         const done = await execute([action], this.executeDeps(undefined), log);
-        if (done.failure) throw done.failure.kind === "lease" ? new Error("lost the lease") : done.failure.error;
+        if (done.failure) throw done.failure.kind === "call" ? done.failure.error : new Error(done.failure.kind === "lease" ? "lost the lease" : done.failure.reason);
         result.stopped.push(t.arn);
         const g = this.guarded.get(stack) ?? { drifts: [], done: [] };
         g.drifts.push(drift);
@@ -385,6 +393,7 @@ export class Reconciler {
         throw new DegradedError("NamespaceNotFound", `Cloud Map namespace '${s.namespace}' not found: create it (a private DNS namespace in the stack's VPC) first`);
       }
       observed = await this.observe(s, since, namespace);
+      observed.loki = await this.observeLoki(s, observed);
       const analysis = analyze(s.name, s.units, observed);
       ready = new Set(analysis.units.filter((u) => u.ready).map((u) => u.desired.unit.name));
       // What the guard already stopped for this stack is part of this reconcile's report.
@@ -412,9 +421,12 @@ export class Reconciler {
         return this.finish(result, t0);
       }
       const collisions = analysis.drifts.filter((d) => d.kind === "NameCollision");
+      const unreachable = this.lokiUnreachable(observed);
       result.outcome =
         collisions.length > 0
           ? { kind: "degraded", reason: "ResourceNotOwned", message: `${collisions.map((c) => c.unit).join(", ")} exist without the ownership tag` }
+          : unreachable
+            ? { kind: "degraded", reason: "LokiUnreachable", message: `${unreachable}. ${REACH_LOKI}` }
           : result.planned.length > 0 || result.deferrals.length > 0 || analysis.units.some((u) => !u.ready)
             ? { kind: "requeue", afterMs: REQUEUE_MS, reason: result.done.length > 0 ? "verify the repair" : "waiting for ECS" }
             : { kind: "done" };
@@ -425,6 +437,28 @@ export class Reconciler {
     this.logProblem(name, result.outcome, log);
     await this.report(s, result, observed, log, writes, ready);
     return this.finish(result, t0);
+  }
+
+  /** Loki's view of the stack: the readiness of its ingester ordinals' tasks and the ring. */
+  private async observeLoki(s: StackInput, observed: StackObservation): Promise<LokiView | undefined> {
+    const ordinals = new Set(s.units.filter((u) => u.unit.component === "ingester").map((u) => `service:${u.unit.name}`));
+    if (ordinals.size === 0) return undefined;
+    const distributor = s.units.find((u) => u.unit.component === "distributor")?.unit.name;
+    return observeLoki(
+      this.loki,
+      observed.running.filter((t) => ordinals.has(t.group)),
+      observed.running.filter((t) => t.group === `service:${distributor}`),
+    );
+  }
+
+  /** Which task's Loki did not answer at all, long after it started: the network, not its start-up. */
+  private lokiUnreachable(observed: StackObservation): string | undefined {
+    const now = this.now().getTime();
+    for (const t of observed.running) {
+      const r = observed.loki?.readiness.get(t.arn);
+      if (r instanceof LokiCallError && r.unreachable && t.startedAt !== undefined && now - t.startedAt > LOKI_STARTUP_MS) return `${unitOfTask(t)}: ${r.message}`;
+    }
+    return undefined;
   }
 
   private finish(result: StackResult, t0: number): StackResult {
@@ -459,9 +493,11 @@ export class Reconciler {
     const executed = await execute(actions, this.executeDeps(s.namespace, s.spec?.secure ? { keyId: s.spec.keyId } : undefined), log);
     result.done = executed.done;
     // Stops older than the last few thousand have long been reported; keep memory bounded.
-    for (const arn of this.stoppedByOperator) {
-      if (this.stoppedByOperator.size <= MAX_REMEMBERED_STOPS) break;
-      this.stoppedByOperator.delete(arn);
+    for (const remembered of [this.stoppedByOperator, this.flushed]) {
+      for (const arn of remembered) {
+        if (remembered.size <= MAX_REMEMBERED_STOPS) break;
+        remembered.delete(arn);
+      }
     }
     return executed.failure;
   }
@@ -480,6 +516,8 @@ export class Reconciler {
       limiter: this.opts.limiter,
       canWrite: this.canWrite,
       stoppedByOperator: this.stoppedByOperator,
+      loki: this.loki,
+      flushed: this.flushed,
       onAction: (a: Action, r: "ok" | "failed") => this.opts.metrics?.action(a.kind, r),
     };
   }
@@ -488,8 +526,15 @@ export class Reconciler {
   private raise(failure: ExecuteFailure, result: StackResult): void {
     if (failure.kind === "lease") throw new TransientProblem("lost the lease or shutting down");
     if (failure.kind === "busy") {
-      result.deferrals.push({ unit: failure.action.unit, reason: "Cloud Map still has instances registered; deleted once ECS deregisters them" });
+      result.deferrals.push({ unit: failure.action.unit, reason: failure.reason });
       return;
+    }
+    if (failure.error instanceof LokiCallError) {
+      const a = failure.action;
+      if (a.kind === "FlushIngester") {
+        throw new DegradedError("IngesterFlushFailed", `${a.unit}: ${failure.error.message}; the ordinal stays until its ingester has flushed${failure.error.unreachable ? `. ${REACH_LOKI}` : ""}`);
+      }
+      if (failure.error.unreachable) throw new DegradedError("LokiUnreachable", `${a.kind} ${a.unit}: ${failure.error.message}. ${REACH_LOKI}`);
     }
     if (failure.staleTaskDefinition) throw new TransientProblem(`${failure.action.kind} ${failure.action.unit}: ${failure.staleTaskDefinition} is no longer ACTIVE; an equal revision is registered next`);
     throw Object.assign(failure.error, { action: failure.action });
@@ -643,6 +688,8 @@ export class Reconciler {
       stopped: stops.filter(mine),
       stopping: this.observer.stopping(cluster).filter(mine),
       stoppedByOperator: this.stoppedByOperator,
+      flushed: this.flushed,
+      now: this.now().getTime(),
       configs,
       unprotectedConfigs,
       registries,
@@ -802,6 +849,12 @@ export class Reconciler {
     );
   }
 }
+
+/** What a person must make true when Loki cannot be reached. */
+const REACH_LOKI = "The operator must reach its stack's tasks on TCP 3100: allow it in their security group from the operator's (see the README, 'Reaching Loki')";
+
+/** How long a task may run before Loki not answering on it is the network's fault, not its start-up. */
+const LOKI_STARTUP_MS = 120_000;
 
 /** A failure worth another try soon (lost lease, a stale revision): an error outcome with backoff. */
 class TransientProblem extends Error {}

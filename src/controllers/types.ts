@@ -29,7 +29,11 @@ export type Drift =
   | (DriftBase & { kind: "OrphanedService"; desiredCount: number; ordinal?: number })
   | (DriftBase & { kind: "ConfigChanged"; parameter: string; state: "missing" | "edited" | "plaintext" })
   | (DriftBase & { kind: "ServiceDiscoveryMissing"; missing: "service" | "registration" })
-  | (DriftBase & { kind: "NameCollision" });
+  | (DriftBase & { kind: "NameCollision" })
+  /** Loki's view: a ring member no desired ordinal accounts for (a ghost of a crashed or removed ingester). */
+  | (DriftBase & { kind: "RingMemberNotDesired"; member: string; state: string; address: string })
+  /** Loki's view: an ordinal's task has run longer than the grace period, but its ingester is not ACTIVE in the ring. */
+  | (DriftBase & { kind: "IngesterNotActive"; task: string; state: string; runningSeconds: number });
 
 export type DriftKind = Drift["kind"];
 
@@ -53,7 +57,11 @@ export type Action =
   | (ActionBase & { kind: "DeleteService"; cluster: string; service: string })
   | (ActionBase & { kind: "TagResource"; arn: string; tags: Tag[] })
   | (ActionBase & { kind: "DeleteDiscoveryService"; name: string; arn: string })
-  | (ActionBase & { kind: "DeleteParameter"; parameter: string });
+  | (ActionBase & { kind: "DeleteParameter"; parameter: string })
+  /** Loki, not AWS: ask an ingester to flush its chunks and leave the ring, before its ordinal goes away. */
+  | (ActionBase & { kind: "FlushIngester"; taskArn: string; address: string; member: string })
+  /** Loki, not AWS: remove a ghost member from the ring, through a live component. */
+  | (ActionBase & { kind: "ForgetRingMember"; member: string; via: string });
 
 export type ActionKind = Action["kind"];
 
@@ -70,7 +78,16 @@ export interface Deferral {
  * it appears, and is retried at the resync, not with backoff. Modelled on the
  * Loki Operator's DegradedError.
  */
-export type DegradedReason = "ClusterNotFound" | "NamespaceNotFound" | "ResourceNotOwned" | "AccessDenied" | "RequestRejected";
+export type DegradedReason =
+  | "ClusterNotFound"
+  | "NamespaceNotFound"
+  | "ResourceNotOwned"
+  | "AccessDenied"
+  | "RequestRejected"
+  /** An ingester asked to flush before its ordinal goes away answered with an error or not at all: the ordinal stays. */
+  | "IngesterFlushFailed"
+  /** The operator cannot reach Loki's HTTP port on the stack's tasks (a security group rule is missing). */
+  | "LokiUnreachable";
 
 export class DegradedError extends Error {
   constructor(

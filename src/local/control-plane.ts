@@ -8,10 +8,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { EcsService } from "./ecs/ecs.ts";
 import { emptyEcsState, type EcsState, type TaskState } from "./ecs/model.ts";
-import { DEFAULT_TIMING, Scheduler, type SchedulerTiming } from "./ecs/scheduler.ts";
+import { DEFAULT_TIMING, Scheduler, SimulatedLifecycle, type SchedulerTiming } from "./ecs/scheduler.ts";
 import { authorizationRequests, type AuthorizationRequest, type AuthorizedCall } from "./authorization.ts";
 import { AwsError } from "./errors.ts";
 import { accessDenied, Faults, type FaultSettings, type ServiceName } from "./faults.ts";
+import { LokiSim } from "./loki.ts";
 import { seededRandom } from "./random.ts";
 import { s3Action, s3ErrorXml, S3Service, type S3State } from "./s3.ts";
 import { DiscoveryService, type DiscoveryState } from "./servicediscovery.ts";
@@ -42,6 +43,11 @@ export interface LocalControlPlaneOptions {
    */
   tasks?: "simulated" | "real";
   realTasks?: RealTasksOptions;
+  /**
+   * The control plane's clock, epoch seconds (default: the wall clock). Tests move it
+   * forward to pass ECS's long timers, such as a health check's 300 s start period.
+   */
+  now?: () => number;
 }
 
 export interface PersistedState {
@@ -126,7 +132,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** epoch seconds, as the AWS JSON protocols send timestamps. */
-const nowSeconds = () => Date.now() / 1000;
+const wallClockSeconds = () => Date.now() / 1000;
 
 export class LocalControlPlane {
   readonly region: string;
@@ -137,6 +143,8 @@ export class LocalControlPlane {
   readonly discovery: DiscoveryService;
   readonly faults: Faults;
   readonly scheduler: Scheduler;
+  /** Loki's HTTP API of simulated tasks, reached through this endpoint as an HTTP proxy. */
+  readonly loki: LokiSim;
   private server?: Server;
   /** The same endpoint on the task network's gateway, for real tasks. */
   private taskServer?: Server;
@@ -162,6 +170,7 @@ export class LocalControlPlane {
     if (options.tasks === "real") this.realTasks = options.realTasks ?? {};
     if (options.recordAuthorizations) this.authorizationLog = [];
     const random = seededRandom(options.seed ?? Date.now());
+    const nowSeconds = options.now ?? wallClockSeconds;
     const loaded = this.statePath && existsSync(this.statePath) ? (JSON.parse(readFileSync(this.statePath, "utf8")) as PersistedState) : undefined;
     const discoveryState = loaded?.discovery ?? { namespaces: {}, services: {} };
     this.ecs = new EcsService(loaded?.ecs ?? emptyEcsState(), {
@@ -175,7 +184,15 @@ export class LocalControlPlane {
     this.ssm = new SsmService(loaded?.ssm ?? { parameters: {} }, this.region, this.account, nowSeconds);
     this.s3 = new S3Service(loaded?.s3 ?? { buckets: {} }, nowSeconds);
     this.faults = new Faults(random);
-    this.scheduler = new Scheduler(this.ecs, { ...DEFAULT_TIMING, ...options.timing }, nowSeconds);
+    const timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.scheduler = new Scheduler(this.ecs, timing, nowSeconds);
+    this.loki = new LokiSim({
+      now: nowSeconds,
+      tasks: () => Object.values(this.ecs.state.tasks),
+      taskDefinition: (arn) => this.ecs.taskDefinition(arn),
+      secret: (valueFrom) => this.secretValue(valueFrom),
+    });
+    this.scheduler.lifecycle = new SimulatedLifecycle(timing, (task, command) => this.loki.healthCheck(task, command));
   }
 
   private createServer(): Server {
@@ -380,8 +397,14 @@ export class LocalControlPlane {
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? "/", "http://local");
     const body = await readBody(req);
+    // An absolute URL is a proxy request for a task's own address: Loki's API of a simulated task.
+    // Real tasks are reached directly; with nothing listening the connection drops, as on a network.
+    if (req.url?.startsWith("http://")) {
+      if (this.runner || !(await this.loki.handle(req, res, new URL(req.url), body))) req.socket.destroy();
+      return;
+    }
+    const url = new URL(req.url ?? "/", "http://local");
     if (url.pathname.startsWith("/_local/")) return this.admin(req.method ?? "GET", url, body, res);
     const scope = signingScope(req, url);
     this.scopeCounts[scope] = (this.scopeCounts[scope] ?? 0) + 1;

@@ -15,12 +15,15 @@ import type { Action } from "../controllers/types.ts";
 import { formatIssue } from "../resources/issues.ts";
 import { DEFAULT_PREFIX } from "../resources/render.ts";
 import { validateText } from "../resources/validate.ts";
+import { LokiGateway } from "../loki/gateway.ts";
 import { createLogger } from "./logger.ts";
 
 export interface AwsOptions {
   endpoint?: string;
   region?: string;
   prefix?: string;
+  /** An HTTP proxy to reach Loki on the stack's tasks through. */
+  lokiProxy?: string;
 }
 
 export type Print = (text: string) => void;
@@ -36,6 +39,8 @@ const SYMBOL: Record<Action["kind"], string> = {
   DeleteDiscoveryService: "-",
   DeleteParameter: "-",
   StopTask: "!",
+  FlushIngester: "!",
+  ForgetRingMember: "-",
 };
 
 function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Reconciler; ssm: SsmGateway } {
@@ -43,7 +48,15 @@ function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Rec
   const ssm = new SsmGateway(clients.ssm);
   const sink = new Writable({ write: (_c, _e, done) => done() });
   const logger = logLevel === "silent" ? createLogger({ pretty: false, destination: sink, level: "silent" }) : createLogger({ level: logLevel });
-  const reconciler = new Reconciler({ prefix: opts.prefix ?? DEFAULT_PREFIX, ecs: new EcsGateway(clients.ecs), ssm, discovery: new DiscoveryGateway(clients.discovery), limiter: new WriteLimiter(), logger });
+  const reconciler = new Reconciler({
+    prefix: opts.prefix ?? DEFAULT_PREFIX,
+    ecs: new EcsGateway(clients.ecs),
+    ssm,
+    discovery: new DiscoveryGateway(clients.discovery),
+    limiter: new WriteLimiter(),
+    logger,
+    loki: new LokiGateway(opts.lokiProxy ? { proxy: opts.lokiProxy } : {}),
+  });
   return { reconciler, ssm };
 }
 

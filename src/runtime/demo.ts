@@ -58,6 +58,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     leaseMs: 6000,
     watchIntervalMs: 1000,
     logger,
+    // Simulated tasks have no network of their own: the control plane answers for their Loki.
+    ...(cp.runner ? {} : { lokiProxy: cp.endpoint }),
   });
   await operator.clients.s3.send(new CreateBucketCommand({ Bucket: "lokistack-operator" }));
   logger.info(

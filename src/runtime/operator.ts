@@ -11,6 +11,7 @@ import { S3Gateway } from "../aws/s3-gateway.ts";
 import { SsmGateway } from "../aws/ssm-gateway.ts";
 import { WriteLimiter } from "../aws/write-limiter.ts";
 import { Reconciler } from "../controllers/reconciler.ts";
+import { LokiGateway } from "../loki/gateway.ts";
 import { DEFAULT_PREFIX } from "../resources/render.ts";
 import { Daemon, DEFAULT_RESYNC, resyncSeconds } from "./daemon.ts";
 import { LeaderLease, parseLeaseUrl } from "./lease.ts";
@@ -30,6 +31,8 @@ export interface OperatorConfig {
   watchIntervalMs?: number;
   logger?: Logger;
   logLevel?: string;
+  /** An HTTP proxy to reach Loki on the stack's tasks through (default: direct, from the tasks' VPC). */
+  lokiProxy?: string;
 }
 
 export interface Operator {
@@ -76,6 +79,7 @@ export function createOperator(config: OperatorConfig = {}): Operator {
     canWrite: () => daemon?.canWrite() ?? false,
     replica,
     resyncSeconds: resyncSeconds(config.resync ?? DEFAULT_RESYNC),
+    loki: new LokiGateway(config.lokiProxy ? { proxy: config.lokiProxy } : {}),
   });
   daemon = new Daemon({
     reconciler,

@@ -50,7 +50,15 @@ export const ready = (h: Pick<Harness, "cp">, stack = "demo"): boolean => status
 /** The operator in this process against the harness's endpoint (health on a free loopback port), its log lines captured; `config` adds to that. */
 export function inProcessOperator(h: Pick<Harness, "cp">, config: OperatorConfig = {}): { op: Operator; logs: LogLine[] } {
   const logs: LogLine[] = [];
-  const op = createOperator({ endpoint: h.cp.endpoint, port: 0, host: "127.0.0.1", logger: createLogger({ pretty: false, destination: logSink(logs), level: "debug" }), ...config });
+  const op = createOperator({
+    endpoint: h.cp.endpoint,
+    port: 0,
+    host: "127.0.0.1",
+    logger: createLogger({ pretty: false, destination: logSink(logs), level: "debug" }),
+    // Simulated tasks' Loki answers through the control plane; real ones are reached directly.
+    ...(h.cp.runner ? {} : { lokiProxy: h.cp.endpoint }),
+    ...config,
+  });
   return { op, logs };
 }
 
@@ -68,7 +76,8 @@ export function operatorProcess(endpoint: string, name: string, options: { lease
   const lease = options.lease ?? "s3://lokistack-operator/leader";
   const child = spawn(
     process.execPath,
-    [`${root}bin/lokistack.js`, "run", "--endpoint", endpoint, "--lease", lease, "--lease-duration", "2000", "--resync", "* * * * * *", "--watch-interval", "500", "--port", "0", "--host", "127.0.0.1"],
+    // The control plane answers for its simulated tasks' Loki as an HTTP proxy.
+    [`${root}bin/lokistack.js`, "run", "--endpoint", endpoint, "--loki-proxy", endpoint, "--lease", lease, "--lease-duration", "2000", "--resync", "* * * * * *", "--watch-interval", "500", "--port", "0", "--host", "127.0.0.1"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LOG_FORMAT: "json", ECS_TASK_ID: name, ...options.env } },
   );
   const logs: LogLine[] = [];

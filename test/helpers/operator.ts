@@ -10,6 +10,7 @@ import { DiscoveryGateway } from "../../src/aws/discovery-gateway.ts";
 import { EcsGateway } from "../../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../../src/aws/ssm-gateway.ts";
 import { WriteLimiter } from "../../src/aws/write-limiter.ts";
+import { LokiGateway } from "../../src/loki/gateway.ts";
 import { Reconciler, type PassOptions, type StackResult } from "../../src/controllers/reconciler.ts";
 import { parseStatus, type StackStatus } from "../../src/controllers/status.ts";
 import { isManaged } from "../../src/resources/tags.ts";
@@ -47,14 +48,16 @@ export function example(name: string): string {
 }
 
 /** A paused control plane plus a reconciler whose clients retry like the operator's. */
-export async function operatorHarness(opts: { attempts?: number; now?: Date; canWrite?: () => boolean; seed?: number; clock?: () => number } = {}): Promise<OperatorHarness> {
-  const h = await harness({ paused: true, attempts: opts.attempts ?? 1, ...(opts.seed !== undefined ? { seed: opts.seed } : {}) });
+export async function operatorHarness(
+  opts: { attempts?: number; now?: Date | (() => Date); canWrite?: () => boolean; seed?: number; clock?: () => number; cpNow?: () => number } = {},
+): Promise<OperatorHarness> {
+  const h = await harness({ paused: true, attempts: opts.attempts ?? 1, ...(opts.seed !== undefined ? { seed: opts.seed } : {}), ...(opts.cpNow ? { now: opts.cpNow } : {}) });
   const retry = { retryStrategy: new ConfiguredRetryStrategy(opts.attempts ?? 3, (attempt) => 5 * attempt) };
   const ecsClient = new ECSClient({ ...h.cp.clientConfig, ...retry });
   const ssmClient = new SSMClient({ ...h.cp.clientConfig, ...retry });
   const logs: LogLine[] = [];
   const destination = logSink(logs);
-  const now = opts.now ?? NOW;
+  const now = typeof opts.now === "function" ? opts.now : () => (opts.now as Date | undefined) ?? NOW;
   const unlimited = { rate: 1000, burst: 1000 };
   // A new reconciler is a restarted operator: nothing cached.
   const makeReconciler = () =>
@@ -65,9 +68,10 @@ export async function operatorHarness(opts: { attempts?: number; now?: Date; can
       discovery: new DiscoveryGateway(new ServiceDiscoveryClient({ ...h.cp.clientConfig, ...retry })),
       limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
       logger: createLogger({ pretty: false, destination, level: "debug" }),
-      now: () => now,
+      now,
       replica: "test-replica",
       resyncSeconds: 30,
+      loki: new LokiGateway({ proxy: h.cp.endpoint }),
       ...(opts.canWrite ? { canWrite: opts.canWrite } : {}),
       ...(opts.clock ? { clock: opts.clock } : {}),
     });

@@ -11,6 +11,8 @@ describe("operator commands", () => {
   it("spec put validates first; plan shows drift with exit 2, then 0 once applied; status prints conditions", async () => {
     const op = await convergedDemo();
     const endpoint = ["--endpoint", op.cp.endpoint];
+    // plan and apply ask the ingesters whether they are ready: the control plane answers for simulated tasks.
+    const withLoki = [...endpoint, "--loki-proxy", op.cp.endpoint];
 
     const dir = mkdtempSync(join(tmpdir(), "lokistack-cli-"));
     writeFileSync(join(dir, "bad.yaml"), example("demo").replace("size: 1x.demo", "size: big"));
@@ -24,7 +26,7 @@ describe("operator commands", () => {
     const put = await cli("spec", "put", "-f", join(dir, "demo.yaml"), ...endpoint);
     expect(put).toMatchObject({ code: 0, stdout: "/lokistack/demo/spec: version 2\n" });
 
-    const plan = await cli("plan", ...endpoint);
+    const plan = await cli("plan", ...withLoki);
     expect(plan.code).toBe(2);
     // A spec change is an update, not drift.
     expect(plan.stdout).toContain("updating 1 unit(s) to generation 2: demo-querier");
@@ -33,15 +35,15 @@ describe("operator commands", () => {
     // The service's spec-hash tag follows the change.
     expect(plan.stdout).toContain("~ TagResource demo-querier");
     expect(plan.stdout).toMatch(/Plan: 2 action\(s\) for 0 drift\(s\) in 1 stack\(s\)\./);
-    const json = JSON.parse((await cli("plan", "demo", "-o", "json", ...endpoint)).stdout);
+    const json = JSON.parse((await cli("plan", "demo", "-o", "json", ...withLoki)).stdout);
     expect(json[0]).toMatchObject({ name: "demo", generation: 2, drifts: [], updating: ["demo-querier"], actions: [{ kind: "UpdateService", unit: "demo-querier" }, { kind: "TagResource", unit: "demo-querier" }] });
     expect(op.cp.ecs.state.services["logging/demo-querier"]!.desiredCount).toBe(1);
 
-    expect((await cli("apply", "--once", ...endpoint)).code).toBe(0);
+    expect((await cli("apply", "--once", ...withLoki)).code).toBe(0);
     expect(op.cp.ecs.state.services["logging/demo-querier"]!.desiredCount).toBe(2);
     op.cp.step(6);
-    await cli("apply", "--once", ...endpoint);
-    const clean = await cli("plan", ...endpoint);
+    await cli("apply", "--once", ...withLoki);
+    const clean = await cli("plan", ...withLoki);
     expect(clean.code).toBe(0);
     expect(clean.stdout).toContain("no drift: ECS matches the spec");
 

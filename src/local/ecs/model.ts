@@ -115,6 +115,8 @@ export interface TaskState {
   desiredStatus: "RUNNING" | "STOPPED";
   healthStatus: "HEALTHY" | "UNHEALTHY" | "UNKNOWN";
   hasHealthCheck: boolean;
+  /** Simulated tasks: since when (epoch seconds) the health check has been failing, counted as Docker counts. */
+  healthFailingSince?: number;
   /** Scheduler ticks spent in the current phase. */
   ticks: number;
   createdAt: number;

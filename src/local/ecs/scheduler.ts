@@ -35,11 +35,32 @@ export interface TaskLifecycle {
   advance(task: TaskState, taskDefinition: TaskDefinitionState | undefined, now: number): void;
 }
 
-/** Tasks that spend a few ticks in each phase and become HEALTHY after `timing.healthy` ticks. */
-export class SimulatedLifecycle implements TaskLifecycle {
-  constructor(private readonly timing: SchedulerTiming) {}
+/**
+ * What a container health check command gets from the simulated container:
+ * pass, fail, or undefined when the simulator cannot tell (it then passes).
+ */
+export type HealthProbe = (task: TaskState, command: readonly string[]) => boolean | undefined;
 
-  advance(t: TaskState, _td: TaskDefinitionState | undefined, now: number): void {
+interface HealthCheckSettings {
+  command: string[];
+  interval?: number;
+  retries?: number;
+  startPeriod?: number;
+}
+
+/**
+ * Tasks that spend a few ticks in each phase. A task with a health check runs
+ * it from `timing.healthy` ticks after RUNNING on: a pass makes it HEALTHY; a
+ * failure counts as Docker counts it (ignored during startPeriod unless the
+ * check passed before), and `retries` intervals of failures make it UNHEALTHY.
+ */
+export class SimulatedLifecycle implements TaskLifecycle {
+  constructor(
+    private readonly timing: SchedulerTiming,
+    private readonly probe: HealthProbe = () => undefined,
+  ) {}
+
+  advance(t: TaskState, td: TaskDefinitionState | undefined, now: number): void {
     if (t.lastStatus === "STOPPED") return;
     t.ticks += 1;
     if (t.desiredStatus === "STOPPED") {
@@ -67,8 +88,25 @@ export class SimulatedLifecycle implements TaskLifecycle {
       t.startedAt = now;
       t.connectivityAt = now;
       moveTask(t, "RUNNING");
-    } else if (t.lastStatus === "RUNNING" && t.hasHealthCheck && t.healthStatus === "UNKNOWN" && t.ticks >= this.timing.healthy) {
-      t.healthStatus = "HEALTHY";
+    } else if (t.lastStatus === "RUNNING" && t.hasHealthCheck && t.ticks >= this.timing.healthy) {
+      this.checkHealth(t, td, now);
+    }
+  }
+
+  private checkHealth(t: TaskState, td: TaskDefinitionState | undefined, now: number): void {
+    const containers = (td?.body as { containerDefinitions?: { essential?: boolean; healthCheck?: HealthCheckSettings }[] } | undefined)?.containerDefinitions ?? [];
+    const hc = containers.find((c) => (c.essential ?? true) && c.healthCheck)?.healthCheck;
+    const passes = hc ? (this.probe(t, hc.command) ?? true) : true;
+    let status = t.healthStatus;
+    if (passes) {
+      status = "HEALTHY";
+      delete t.healthFailingSince;
+    } else if (t.healthStatus === "HEALTHY" || now - (t.startedAt ?? now) >= (hc?.startPeriod ?? 0)) {
+      t.healthFailingSince ??= now;
+      if (now - t.healthFailingSince >= (hc?.retries ?? 3) * (hc?.interval ?? 30)) status = "UNHEALTHY";
+    }
+    if (status !== t.healthStatus) {
+      t.healthStatus = status;
       t.version += 1;
     }
   }
