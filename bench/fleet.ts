@@ -13,6 +13,7 @@ import { EcsGateway } from "../src/aws/ecs-gateway.ts";
 import { SsmGateway } from "../src/aws/ssm-gateway.ts";
 import { WriteLimiter } from "../src/aws/write-limiter.ts";
 import { Reconciler, type ReconcilerOptions } from "../src/controllers/reconciler.ts";
+import { LokiGateway } from "../src/loki/gateway.ts";
 import { startLocalControlPlane, type LocalControlPlane, type LocalControlPlaneOptions } from "../src/local/control-plane.ts";
 import { createLogger } from "../src/runtime/logger.ts";
 
@@ -41,8 +42,12 @@ export async function fleet(stacks: number, options: { size?: string; name?: str
   return f;
 }
 
-/** A silent reconciler over these clients, with a write budget that never waits. */
-export function benchReconciler(clients: { ecs: ECSClient; ssm: SSMClient; discovery: ServiceDiscoveryClient }, options: Partial<ReconcilerOptions> = {}): Reconciler {
+/** A silent reconciler over these clients, with a write budget that never waits; simulated Loki answers through `cp`. */
+export function benchReconciler(
+  clients: { ecs: ECSClient; ssm: SSMClient; discovery: ServiceDiscoveryClient },
+  cp: LocalControlPlane,
+  options: Partial<ReconcilerOptions> = {},
+): Reconciler {
   const unlimited = { rate: 1e6, burst: 1e6 };
   return new Reconciler({
     prefix: "/lokistack",
@@ -51,6 +56,7 @@ export function benchReconciler(clients: { ecs: ECSClient; ssm: SSMClient; disco
     discovery: new DiscoveryGateway(clients.discovery),
     limiter: new WriteLimiter({ service: unlimited, taskDefinition: unlimited, task: unlimited, tag: unlimited, parameter: unlimited, discovery: unlimited }),
     logger: silentLogger(),
+    loki: new LokiGateway({ proxy: cp.endpoint }),
     ...options,
   });
 }

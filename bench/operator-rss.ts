@@ -42,7 +42,7 @@ function compile(): string {
 /** The control plane with 50 converged stacks. */
 async function convergedControlPlane(): Promise<{ cp: LocalControlPlane; ecs: ECSClient }> {
   const f = await fleet(STACKS);
-  await convergeAll(benchReconciler(f));
+  await convergeAll(benchReconciler(f, f.cp));
   return f;
 }
 

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const heapBefore = process.memoryUsage().heapUsed;
   const f = await fleet(STACKS);
   const { cp } = f;
-  const reconciler = benchReconciler(f);
+  const reconciler = benchReconciler(f, f.cp);
 
   let t0 = performance.now();
   const passes = await convergeAll(reconciler);

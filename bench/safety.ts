@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const { cp, ecs: ecsAdmin } = f;
   // The operator exactly as `lokistack run` configures its clients (standard retries, 4 attempts, timeouts).
   const logger = silentLogger();
-  const reconciler = benchReconciler(makeClients({ endpoint: cp.endpoint, region: cp.region }), { logger, resyncSeconds: 10 });
+  const reconciler = benchReconciler(makeClients({ endpoint: cp.endpoint, region: cp.region }), cp, { logger, resyncSeconds: 10 });
   const daemon = new Daemon({ reconciler, logger, metrics: new OperatorMetrics(), resync: RESYNC, watchIntervalMs: 5000 });
   await daemon.start();
   // Converged: every stack's six units run their one task.

@@ -338,8 +338,8 @@ describe("prerequisites template", () => {
     // Nothing else: no rule to or from anywhere on other ports.
     expect(rules.filter((r) => r.peer === "0.0.0.0/0").map((r) => `${r.direction} ${r.from}-${r.to}`)).toEqual(["out 443-443"]);
 
-    const without = contextFor({ OperatorSecurityGroupId: "" });
-    expect(existing("AWS::EC2::SecurityGroupIngress", without)).not.toContain("LokiIngressOperator");
+    // Required: without it the operator cannot ask ingesters whether they are ready or to flush.
+    expect(template.Parameters.OperatorSecurityGroupId.Default).toBeUndefined();
     const withClients = contextFor({ ClientCidr: "10.0.0.0/16", ClientSecurityGroupId: "sg-0eeeeffff00001111" });
     expect(properties("LokiIngressClientCidr", withClients)).toMatchObject({ CidrIp: "10.0.0.0/16", FromPort: 3100, ToPort: 3100, IpProtocol: "tcp" });
     expect(properties("LokiIngressClientGroup", withClients)).toMatchObject({ SourceSecurityGroupId: "sg-0eeeeffff00001111", FromPort: 3100, ToPort: 3100 });
@@ -483,7 +483,6 @@ describe("prerequisites template", () => {
 
   it("evaluates its conditions for the example values", () => {
     const ctx = contextFor();
-    expect(conditionHolds(template, "HasOperatorSecurityGroup", ctx)).toBe(true);
     expect(conditionHolds(template, "HasClientCidr", ctx)).toBe(false);
     expect(conditionHolds(template, "CreateNamespace", ctx)).toBe(true);
     expect(resourceExists(template, "Namespace", contextFor({ CreateNamespace: "false" }))).toBe(false);

@@ -116,6 +116,10 @@ export async function runLocal(opts: LocalOptions, out: (line: string) => void):
   out(`  export AWS_REGION=${cp.region}`);
   out("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local");
   out("  (S3 clients: use path-style addressing)");
+  if (!cp.runner) {
+    out("Simulated tasks' Loki API answers through it as an HTTP proxy; run the operator with:");
+    out(`  npx lokistack run --endpoint ${endpoint} --loki-proxy ${endpoint} --no-lease`);
+  }
   out("");
   out(`Admin: GET ${endpoint}/_local/calls · POST /_local/faults · POST /_local/kill · POST /_local/scheduler · GET /_local/state`);
   out(opts.state ? `State is saved to ${opts.state} on exit.` : "State is in memory only (use --state FILE to keep it).");
