@@ -13,6 +13,11 @@ export interface PusherOptions {
   labels?: Record<string, string>;
   /** Milliseconds one push may take. */
   timeoutMs?: number;
+  /**
+   * Spread lines over this many streams (a `shard` label, line number modulo), so
+   * that every ingester holds some: one stream lives on replicationFactor ingesters only.
+   */
+  streams?: number;
 }
 
 export interface PushReport {
@@ -68,6 +73,13 @@ export class LinePusher {
     return { acknowledged: this.acknowledged.size, attempts: this.attempts, failures: this.failures, longestOutageMs: Math.max(this.longestOutageMs, current) };
   }
 
+  /** The report so far, and the longest outage counted afresh from now: the figures of one phase. */
+  phase(): PushReport {
+    const report = this.report();
+    this.longestOutageMs = 0;
+    return report;
+  }
+
   private async run(): Promise<void> {
     const every = 1000 / this.options.rate;
     let last = 0;
@@ -90,7 +102,7 @@ export class LinePusher {
       const res = await fetch(`${target}/loki/api/v1/push`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ streams: [{ stream: this.labels, values: [[String(ts), `line ${line}`]] }] }),
+        body: JSON.stringify({ streams: [{ stream: this.streamOf(line), values: [[String(ts), `line ${line}`]] }] }),
         signal: AbortSignal.timeout(this.options.timeoutMs ?? 5000),
       });
       await res.arrayBuffer();
@@ -106,11 +118,21 @@ export class LinePusher {
     return true;
   }
 
+  private streamOf(line: number): Record<string, string> {
+    return this.options.streams ? { ...this.labels, shard: String(line % this.options.streams) } : this.labels;
+  }
+
   /** Reads every line of this pusher's stream back through `queryFrontend` and compares with what was acknowledged. */
   async verify(queryFrontend: string): Promise<VerifyReport> {
+    const found = await this.find(queryFrontend, [...this.acknowledged.values()]);
+    const lost = [...this.acknowledged.keys()].filter((n) => !found.has(n)).sort((a, b) => a - b);
+    return { acknowledged: this.acknowledged.size, found: found.size, lost };
+  }
+
+  /** The numbers of this pusher's lines that `queryFrontend` returns between the first and last of `stamps` (ns). */
+  async find(queryFrontend: string, stamps: readonly bigint[]): Promise<Set<number>> {
     const found = new Set<number>();
-    const stamps = [...this.acknowledged.values()];
-    if (stamps.length === 0) return { acknowledged: 0, found: 0, lost: [] };
+    if (stamps.length === 0) return found;
     let start = stamps.reduce((a, b) => (a < b ? a : b)) - 1_000_000_000n;
     const end = stamps.reduce((a, b) => (a > b ? a : b)) + 1_000_000_000n;
     const selector = `{${Object.entries(this.labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(",")}}`;
@@ -133,7 +155,6 @@ export class LinePusher {
       if (count < 5000 || newest <= start) break;
       start = newest; // query_range's start is inclusive: the newest line comes again, which the set absorbs
     }
-    const lost = [...this.acknowledged.keys()].filter((n) => !found.has(n)).sort((a, b) => a - b);
-    return { acknowledged: this.acknowledged.size, found: found.size, lost };
+    return found;
   }
 }

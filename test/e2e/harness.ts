@@ -15,6 +15,7 @@ import type { Operator } from "../../src/runtime/operator.ts";
 import { convergedAtNewest, inProcessOperator, until } from "../helpers/daemon.ts";
 import { harness, type Harness } from "../helpers/local.ts";
 import type { LogLine } from "../helpers/operator.ts";
+import type { LinePusher } from "../../src/runtime/pusher.ts";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 
 /** The grafana/loki image tag of the Loki binary the tasks run: the configs are rendered for its version. */
@@ -229,4 +230,75 @@ export function indexFiles(rs: RealStack, bucket: string): Map<string, string[]>
 /** Compacted: no uploaded multi-tenant file left, one file per table and tenant. */
 export function compacted(index: Map<string, string[]>): boolean {
   return index.size > 0 && [...index].every(([group, files]) => group.includes("/") && files.length === 1);
+}
+
+/**
+ * How long acknowledged lines stay invisible to queries. Every `everyMs` it
+ * reads back the lines acknowledged in the last `windowMs` (older than
+ * `graceMs`, so a line in flight is not counted) through the query frontend,
+ * and every line still missing; a line missing from one read and back in a
+ * later one was invisible for the time between.
+ */
+export class VisibilityWatch {
+  /** Line → when it was first seen missing (ms). */
+  private readonly missingSince = new Map<number, number>();
+  private longestMs = 0;
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+  reads = 0;
+  failedReads = 0;
+
+  constructor(
+    private readonly pusher: LinePusher,
+    private readonly frontend: () => string | undefined,
+    private readonly options: { everyMs?: number; windowMs?: number; graceMs?: number } = {},
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.look(), this.options.everyMs ?? 3000);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The longest time a line was invisible, counting lines still missing up to now. */
+  longestInvisibleMs(): number {
+    const now = Date.now();
+    return Math.max(this.longestMs, ...[...this.missingSince.values()].map((since) => now - since));
+  }
+
+  stillMissing(): number {
+    return this.missingSince.size;
+  }
+
+  private async look(): Promise<void> {
+    const url = this.frontend();
+    if (this.busy || !url) return;
+    this.busy = true;
+    try {
+      const now = Date.now();
+      const from = BigInt(now - (this.options.windowMs ?? 240_000)) * 1_000_000n;
+      const until = BigInt(now - (this.options.graceMs ?? 3000)) * 1_000_000n;
+      // The window, and every line still missing, however old: it is read again until it is back.
+      const lines = [...this.pusher.acknowledged].filter(([n, ts]) => (ts >= from && ts <= until) || this.missingSince.has(n));
+      const found = await this.pusher.find(url, lines.map(([, ts]) => ts));
+      this.reads += 1;
+      const seen = Date.now();
+      for (const [n] of lines) {
+        const since = this.missingSince.get(n);
+        if (found.has(n)) {
+          if (since !== undefined) this.longestMs = Math.max(this.longestMs, seen - since);
+          this.missingSince.delete(n);
+        } else if (since === undefined) {
+          this.missingSince.set(n, now);
+        }
+      }
+    } catch {
+      // A query frontend being replaced: this read does not count.
+      this.failedReads += 1;
+    } finally {
+      this.busy = false;
+    }
+  }
 }
