@@ -3,6 +3,7 @@ import { ECSClient } from "@aws-sdk/client-ecs";
 import { S3Client } from "@aws-sdk/client-s3";
 import { ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
 import { SSMClient } from "@aws-sdk/client-ssm";
+import { Agent } from "node:http";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import { afterEach } from "vitest";
 import { startLocalControlPlane, type LocalControlPlane, type LocalControlPlaneOptions } from "../../src/local/control-plane.ts";
@@ -24,7 +25,13 @@ afterEach(async () => {
 export async function harness(options: LocalControlPlaneOptions & { attempts?: number } = {}): Promise<Harness> {
   const cp = await startLocalControlPlane({ tickMs: 5, seed: 42, ...options });
   running.push(cp);
-  const retry = { retryStrategy: new ConfiguredRetryStrategy(options.attempts ?? 1, (attempt) => 5 * attempt) };
+  // One attempt by default, so tests count calls exactly; then a kept-alive socket the server
+  // closes when idle (keepAliveTimeout) could fail a request sent at that moment ("socket
+  // hang up"), which the SDK would retry. A connection per request cannot race that.
+  const retry = {
+    retryStrategy: new ConfiguredRetryStrategy(options.attempts ?? 1, (attempt) => 5 * attempt),
+    requestHandler: { httpAgent: new Agent({ keepAlive: false }) },
+  };
   return {
     cp,
     ecs: new ECSClient({ ...cp.clientConfig, ...retry }),
