@@ -187,12 +187,6 @@ export class LokiSim {
     return true;
   }
 
-  /** The Loki container's health check command of a task, if it has one. */
-  healthCommand(task: TaskState): string[] | undefined {
-    const def = this.lokiContainer(task);
-    return def?.healthCheck?.command;
-  }
-
   private faultOf(proc: LokiProcess): LokiFault {
     return { ...this.faults.get(proc.instanceId), ...this.faults.get(proc.taskArn) };
   }
@@ -275,7 +269,9 @@ export class LokiSim {
   /** Brings the rings up to date with the tasks: heartbeats of live ingesters, members of stopped ones. */
   private sync(): void {
     const now = this.deps.now();
+    const present = new Set<string>();
     for (const task of this.deps.tasks()) {
+      present.add(task.arn);
       const proc = this.processOf(task);
       if (!proc || proc.gone || !INGESTER_TARGETS.has(proc.target)) continue;
       const ring = this.rings.get(proc.ring) ?? new Map<string, RingEntry>();
@@ -296,6 +292,12 @@ export class LokiSim {
         entry.state = state;
         entry.heartbeat = now;
       }
+    }
+    // ECS forgets stopped tasks after a while; so does the simulator (their ring members stay).
+    for (const arn of [...this.processes.keys(), ...this.crashed]) {
+      if (present.has(arn)) continue;
+      this.processes.delete(arn);
+      this.crashed.delete(arn);
     }
   }
 }
