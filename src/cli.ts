@@ -2,7 +2,7 @@
 // functions the operator uses, so what a person sees is what the daemon does.
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
 import { localEndpointMessage, RegionError, resolveRegion } from "./aws/clients.ts";
 import { REAL_TASKS_HOWTO, runLocal, SeedError, type TaskMode } from "./runtime/local.ts";
@@ -10,8 +10,9 @@ import { RealTasksUnavailable } from "./local/tasks/runner.ts";
 import { formatIssue, type Issue } from "./resources/issues.ts";
 import { DEFAULT_PREFIX, render } from "./resources/render.ts";
 import { validateText, type ValidationResult } from "./resources/validate.ts";
-import { applyOnceCommand, planCommand, specPutCommand, statusCommand, type AwsOptions } from "./runtime/commands.ts";
-import { DEFAULT_RESYNC } from "./runtime/daemon.ts";
+import { explainError, type ErrorContext } from "./runtime/cli-errors.ts";
+import { applyOnceCommand, planCommand, specDeleteCommand, specGetCommand, specPutCommand, statusCommand, type AwsOptions } from "./runtime/commands.ts";
+import { DEFAULT_RESYNC, resyncProblem } from "./runtime/daemon.ts";
 import { startDemo } from "./runtime/demo.ts";
 import { createOperator } from "./runtime/operator.ts";
 
@@ -65,11 +66,33 @@ function withLokiOption(cmd: Command): Command {
  * missing one is a clear error before anything runs (RegionError, caught in
  * runCli), and a local endpoint's fallback region is said out loud.
  */
-async function withRegion<T extends AwsOptions>(opts: T, io: CliIo): Promise<T> {
+async function withRegion<T extends AwsOptions>(opts: T, io: CliIo, context: ErrorContext): Promise<T> {
+  const endpoint = opts.endpoint ?? process.env.AWS_ENDPOINT_URL;
+  Object.assign(context, { ...(endpoint ? { endpoint } : {}), ...(opts.prefix ? { prefix: opts.prefix } : {}) });
   const { region, source } = await resolveRegion(opts);
+  context.region = region;
   if (source === "local-default") io.stderr(`${localEndpointMessage(region)}\n`);
   return { ...opts, region };
 }
+
+/** The package's version, from the nearest package.json above this module (src/ in a checkout, dist/src/ in the image). */
+function packageVersion(): string {
+  for (let dir = new URL(".", import.meta.url); dir.pathname !== "/"; dir = new URL("..", dir)) {
+    try {
+      return (JSON.parse(readFileSync(new URL("package.json", dir), "utf8")) as { version: string }).version;
+    } catch {
+      // Not here: one level up.
+    }
+  }
+  return "unknown";
+}
+
+/** --resync, checked while the command line is read: before any lease is taken or call made. */
+const resync = (v: string) => {
+  const problem = resyncProblem(v);
+  if (problem) throw new InvalidArgumentError(problem);
+  return v;
+};
 
 const int = (v: string) => {
   const n = Number(v);
@@ -80,19 +103,26 @@ const int = (v: string) => {
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
   let exitCode = 0;
+  /** What the command talked to, for the one line that explains an error. */
+  const context: ErrorContext = {};
   const program = new Command()
     .name("lokistack")
     .description("Keeps Grafana Loki stacks on Amazon ECS converged to their LokiStack spec.")
+    .version(packageVersion(), "-V, --version", "print the version")
+    .option("--debug", "on an error, print its stack trace too")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
-    .showHelpAfterError();
+    .showHelpAfterError("(run the command with --help for its usage)");
 
   program
     .command("validate")
     .description("Check LokiStack specs; exit 0 when all are valid, 1 listing every error.")
-    .requiredOption("-f, --file <files...>", "spec files (YAML or JSON)")
-    .action((opts: { file: string[] }) => {
-      for (const file of opts.file) {
+    .argument("[files...]", "spec files (YAML or JSON)")
+    .option("-f, --file <files...>", "spec files, as arguments of -f")
+    .action((args: string[], opts: { file?: string[] }) => {
+      const files = [...args, ...(opts.file ?? [])];
+      if (files.length === 0) throw new Error("name one or more spec files: lokistack validate FILE...");
+      for (const file of files) {
         const result = readSpec(file);
         printIssues(io, file, "warning", result.warnings);
         if (result.ok) io.stdout(`${file}: valid (${result.stack.name})\n`);
@@ -123,7 +153,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
 
   withLokiOption(withAwsOptions(program.command("run")))
     .description("Run the operator: reconcile every LokiStack on a schedule until SIGTERM.")
-    .option("--resync <cron>", "resync schedule (cron with seconds)", DEFAULT_RESYNC)
+    .option("--resync <cron>", "resync schedule: cron with six fields, seconds first", resync, DEFAULT_RESYNC)
     .option("--lease <url>", "leader election lease object, s3://BUCKET/KEY")
     .option("--no-lease", "run without leader election (only ever one replica)")
     .option("--lease-duration <ms>", "lease duration in milliseconds", int, 15_000)
@@ -131,7 +161,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .option("--host <address>", "address the health server listens on", "0.0.0.0")
     .option("--watch-interval <ms>", "how often spec versions are checked between resyncs", int, 5_000)
     .action(async (opts: AwsOptions & { resync: string; lease?: string | false; leaseDuration: number; port: number; watchInterval: number }) => {
-      const { lease, leaseDuration, watchInterval, ...rest } = await withRegion(opts, io);
+      const { lease, leaseDuration, watchInterval, ...rest } = await withRegion(opts, io, context);
       const operator = createOperator({
         ...rest,
         ...(typeof lease === "string" ? { lease, leaseMs: leaseDuration } : {}),
@@ -149,22 +179,22 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .argument("[name]", "only this stack")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (name: string | undefined, opts: AwsOptions & { output: "text" | "json" }) => {
-      exitCode = await planCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) }, io.stdout);
+      exitCode = await planCommand({ ...(await withRegion(opts, io, context)), ...(name ? { name } : {}) }, io.stdout);
     });
 
   withLokiOption(withAwsOptions(program.command("apply")))
-    .description("Run one repairing pass and exit (1 on any error).")
-    .requiredOption("--once", "one pass, then exit (the daemon is `lokistack run`)")
+    .description("Run one repairing pass and exit (1 on any error); the daemon is `lokistack run`.")
+    .option("--once", "accepted and ignored: apply always runs one pass")
     .argument("[name]", "only this stack")
     .action(async (name: string | undefined, opts: AwsOptions) => {
-      exitCode = await applyOnceCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) });
+      exitCode = await applyOnceCommand({ ...(await withRegion(opts, io, context)), ...(name ? { name } : {}) });
     });
 
   withAwsOptions(program.command("status"))
     .description("Conditions and counts of every stack (or one), from their status parameters.")
     .argument("[name]", "only this stack, with its conditions")
     .action(async (name: string | undefined, opts: AwsOptions) => {
-      exitCode = await statusCommand({ ...(await withRegion(opts, io)), ...(name ? { name } : {}) }, io.stdout);
+      exitCode = await statusCommand({ ...(await withRegion(opts, io, context)), ...(name ? { name } : {}) }, io.stdout);
     });
 
   const spec = program.command("spec").description("Manage LokiStack specs in SSM.");
@@ -174,7 +204,20 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .option("--secure", "store it as a SecureString (under the AWS managed key aws/ssm unless --kms-key)")
     .option("--kms-key <id>", "store it as a SecureString under this KMS key (id, ARN or alias); its config parameters use the same key")
     .action(async (opts: AwsOptions & { file: string; secure?: boolean; kmsKey?: string }) => {
-      exitCode = await specPutCommand(await withRegion(opts, io), io.stdout);
+      exitCode = await specPutCommand(await withRegion(opts, io, context), io.stdout, io.stderr);
+    });
+  withAwsOptions(spec.command("get"))
+    .description("Print a stack's spec as stored in SSM.")
+    .argument("<name>", "the stack")
+    .option("--decrypt", "print a SecureString spec too")
+    .action(async (name: string, opts: AwsOptions & { decrypt?: boolean }) => {
+      exitCode = await specGetCommand({ ...(await withRegion(opts, io, context)), name }, io.stdout, io.stderr);
+    });
+  withAwsOptions(spec.command("delete"))
+    .description("Delete a stack's spec; the operator then retains or deletes its services, as its deletionPolicy says.")
+    .argument("<name>", "the stack")
+    .action(async (name: string, opts: AwsOptions) => {
+      exitCode = await specDeleteCommand({ ...(await withRegion(opts, io, context)), name }, io.stdout, io.stderr);
     });
 
   program
@@ -207,7 +250,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .command("demo")
     .description("The control plane and the operator in one process: converge the demo stack, then chaos.")
     .option("--port <port>", "port on 127.0.0.1 for the control plane (0 picks a free one)", int, 4566)
-    .option("--resync <cron>", "resync schedule (cron with seconds)", "*/2 * * * * *")
+    .option("--resync <cron>", "resync schedule: cron with six fields, seconds first", resync, "*/2 * * * * *")
     .addOption(new Option("--tasks <mode>", "auto: real Loki processes when a Loki binary and root are there, simulated otherwise").choices(["auto", "simulated", "real"]).default("auto"))
     .option("--loki-bin <path>", "the Loki binary for real tasks (default: LOKI_BIN, then loki on PATH)")
     .action(async (opts: { port: number; resync: string; tasks: TaskMode; lokiBin?: string }) => {
@@ -237,11 +280,9 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     await program.parseAsync(argv, { from: "user" });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
-    if (e instanceof RegionError) {
-      io.stderr(`lokistack: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    io.stderr(`lokistack: ${e instanceof RegionError ? e.message : explainError(e, context)}\n`);
+    if (program.opts<{ debug?: boolean }>().debug && e instanceof Error) io.stderr(`${e.stack ?? e.message}\n`);
+    return 1;
   }
   return exitCode;
 }
@@ -252,5 +293,12 @@ if (invokedDirectly || invokedByBin) {
   // The SDK warns that its releases after January 2027 need Node 22; the locked
   // version runs on Node 20, which this project targets, so the warning is noise here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  // A reader that went away (`lokistack status | head`) is not an error: stop quietly.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   process.exitCode = await runCli(process.argv.slice(2));
 }

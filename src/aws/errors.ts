@@ -25,10 +25,11 @@ export class AwsCallError extends Error {
     readonly service: AwsServiceName,
     readonly action: string,
     readonly code: string,
-    message: string,
+    /** What AWS (or the SDK) said. */
+    readonly detail: string,
     readonly status?: number,
   ) {
-    super(`${service}.${action}: ${code}: ${message}`);
+    super(`${service}.${action}: ${code}: ${detail}`);
     this.name = "AwsCallError";
   }
 

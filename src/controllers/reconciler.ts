@@ -105,6 +105,8 @@ export interface RefreshResult {
   guards: GuardResult[];
   /** Set when the specs could not be read: nothing is reconciled, only the known clusters are guarded. */
   error?: string;
+  /** What was thrown then. */
+  cause?: unknown;
 }
 
 /** The result of the safety guard on one cluster. */
@@ -216,7 +218,7 @@ export class Reconciler {
     } catch (e) {
       // Without the specs nothing new is decided, but the clusters already known are still guarded.
       const guards = options.mode === "apply" ? await Promise.all([...this.stacksOnCluster.keys()].map((c) => this.guard(c, since))) : [];
-      return { since, stacks: [], guards, error: e instanceof Error ? e.message : String(e) };
+      return { since, stacks: [], guards, error: e instanceof Error ? e.message : String(e), cause: e };
     }
     const stacks = this.stacks().filter((n) => !options.only || options.only.includes(n));
     // A stack that cannot be loaded (its last valid generation unreadable) is left to its own reconcile to report.
@@ -325,8 +327,8 @@ export class Reconciler {
   /** A whole pass, for `plan`, `apply --once` and tests: refresh, then reconcile every stack. */
   async pass(options: PassOptions): Promise<StackResult[]> {
     const started = performance.now();
-    const { since, stacks, error } = await this.refresh(options);
-    if (error) throw new Error(`cannot read the specs under ${this.opts.prefix}: ${error}`);
+    const { since, stacks, error, cause } = await this.refresh(options);
+    if (error) throw new Error(`cannot read the specs under ${this.opts.prefix}: ${error}`, { cause });
     const results: StackResult[] = [];
     const queue = [...stacks];
     const worker = async () => {

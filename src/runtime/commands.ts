@@ -170,18 +170,57 @@ export async function statusCommand(opts: AwsOptions & { name?: string; now?: Da
   return 0;
 }
 
-/** `lokistack spec put -f FILE`: validate, then write the spec parameter. */
-export async function specPutCommand(opts: AwsOptions & { file: string; secure?: boolean; kmsKey?: string }, print: Print): Promise<number> {
+/** `lokistack spec put -f FILE`: validate, then write the spec parameter. Problems go to `printError`, each naming the file. */
+export async function specPutCommand(opts: AwsOptions & { file: string; secure?: boolean; kmsKey?: string }, print: Print, printError: Print): Promise<number> {
   const text = readFileSync(opts.file, "utf8");
   const result = validateText(text);
-  for (const w of result.warnings) print(`warning: ${formatIssue(w)}\n`);
+  for (const w of result.warnings) printError(`${opts.file}: warning: ${formatIssue(w)}\n`);
   if (!result.ok) {
-    for (const e of result.errors) print(`error: ${formatIssue(e)}\n`);
+    for (const e of result.errors) printError(`${opts.file}: error: ${formatIssue(e)}\n`);
+    printError(`${opts.file}: not written: nothing changed in SSM\n`);
     return 1;
   }
   const { ssm } = reconcilerFor(opts);
   const name = `${opts.prefix ?? DEFAULT_PREFIX}/${result.stack.name}/spec`;
   const version = await ssm.put(name, text, opts.secure || opts.kmsKey ? "SecureString" : "String", opts.kmsKey);
   print(`${name}: version ${version}\n`);
+  return 0;
+}
+
+/** `lokistack spec get NAME`: the spec as stored; a SecureString only with `decrypt`. */
+export async function specGetCommand(opts: AwsOptions & { name: string; decrypt?: boolean }, print: Print, printError: Print): Promise<number> {
+  const { ssm } = reconcilerFor(opts);
+  const name = `${opts.prefix ?? DEFAULT_PREFIX}/${opts.name}/spec`;
+  const found = await ssm.get(name);
+  if (!found?.Value) {
+    printError(`no spec ${opts.name}: ${name} does not exist (lokistack status lists the stacks)\n`);
+    return 1;
+  }
+  if (found.Type === "SecureString" && !opts.decrypt) {
+    printError(`${name} is a SecureString (version ${found.Version}): add --decrypt to print it\n`);
+    return 1;
+  }
+  print(found.Value.endsWith("\n") ? found.Value : `${found.Value}\n`);
+  return 0;
+}
+
+/** `lokistack spec delete NAME`: removes the spec; the operator then retains or deletes the stack's services, as its deletionPolicy says. */
+export async function specDeleteCommand(opts: AwsOptions & { name: string }, print: Print, printError: Print): Promise<number> {
+  const { ssm } = reconcilerFor(opts);
+  const prefix = opts.prefix ?? DEFAULT_PREFIX;
+  const name = `${prefix}/${opts.name}/spec`;
+  if (!(await ssm.get(name))) {
+    printError(`no spec ${opts.name}: ${name} does not exist\n`);
+    return 1;
+  }
+  const policy = parseStatus((await ssm.get(`${prefix}/${opts.name}/status`))?.Value)?.deletionPolicy;
+  await ssm.delete(name);
+  const next =
+    policy === "delete"
+      ? "the operator now flushes and deletes every service of the stack, then its status (deletionPolicy: delete)"
+      : policy === "retain"
+        ? "the operator stops managing the stack and leaves its services running (deletionPolicy: retain)"
+        : "the stack has no status yet: no operator has reconciled it";
+  print(`${name} deleted; ${next}\n`);
   return 0;
 }

@@ -41,6 +41,20 @@ const STALL_PERIODS = 3;
 const GUARD_RETRY_MS = 500;
 const GUARD_RETRY_MAX_MS = 4_000;
 
+/**
+ * Why a resync schedule is refused, or undefined when it is fine. It has six
+ * fields, seconds first: node-cron also takes five (minutes first), and
+ * `*\/30 * * * *` would then resync every 30 minutes, not seconds.
+ */
+export function resyncProblem(expression: string): string | undefined {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length === 5 && cron.validate(expression)) {
+    return `'${expression}' has five fields, minutes first; the resync takes six, seconds first: '0 ${expression}' runs at the same minutes, '${fields[0]} * * * * *' every ${fields[0]!.replace(/^\*\//, "")} seconds`;
+  }
+  if (fields.length !== 6 || !cron.validate(expression)) return `'${expression}' is not a cron expression with six fields, seconds first, such as '*/30 * * * * *' (every 30 seconds)`;
+  return undefined;
+}
+
 /** The longest gap between two runs of a cron schedule, in seconds (its resync period). */
 export function resyncSeconds(expression: string): number {
   // An invalid expression is refused by start(), with its own message.

@@ -1,0 +1,164 @@
+// The command line as a new user meets it, through the real binary
+// (bin/lokistack.js), against a real local control plane where one is needed:
+// an error is one line saying what failed and what to do (the stack trace only
+// with --debug), a closed pipe is not a crash, and flags are checked before
+// anything runs.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { example, operatorHarness } from "./helpers/operator.ts";
+
+const bin = fileURLToPath(new URL("../bin/lokistack.js", import.meta.url));
+
+/** Credentials the SDK finds, and none it could find elsewhere (profiles, instance metadata). */
+const ENV = {
+  PATH: process.env.PATH ?? "",
+  HOME: tmpdir(),
+  AWS_ACCESS_KEY_ID: "local",
+  AWS_SECRET_ACCESS_KEY: "local",
+  AWS_EC2_METADATA_DISABLED: "true",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+};
+
+function lokistack(args: string[], env: Record<string, string> = ENV) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", env, timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
+
+describe("errors are one line with a next step", () => {
+  it("an endpoint where nothing listens: says so and asks whether lokistack local runs there", async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    const r = lokistack(["status", "--endpoint", endpoint, "--region", "us-east-1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`lokistack: cannot reach ${endpoint} (ECONNREFUSED): is \`lokistack local\` running there? Check --endpoint or AWS_ENDPOINT_URL\n`);
+    const debug = lokistack(["--debug", "status", "--endpoint", endpoint, "--region", "us-east-1"]);
+    expect(debug.stderr.split("\n")[0]).toContain("cannot reach");
+    expect(debug.stderr).toMatch(/\n {4}at /);
+  });
+
+  it("no credentials anywhere: says where the SDK looks", () => {
+    const { AWS_ACCESS_KEY_ID: _k, AWS_SECRET_ACCESS_KEY: _s, ...noKeys } = ENV;
+    const env = { ...noKeys, AWS_SHARED_CREDENTIALS_FILE: "/nonexistent", AWS_CONFIG_FILE: "/nonexistent" };
+    const r = lokistack(["status", "--region", "us-east-1"], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("lokistack: no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in ECS, the task role provides them)\n");
+  });
+
+  it("AccessDenied names the action and the prefix", async () => {
+    const op = await operatorHarness();
+    op.cp.faults.settings.deny = ["ssm:DescribeParameters"];
+    op.cp.resume();
+    const r = await run(["status", "--endpoint", op.cp.endpoint, "--region", "us-east-1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^lokistack: AccessDenied\w* on ssm:DescribeParameters for \/lokistack: the caller's role needs ssm:DescribeParameters/);
+  });
+
+  it("a missing spec file for spec put names the file", () => {
+    const r = lokistack(["spec", "put", "-f", "/nonexistent/spec.yaml", "--endpoint", "http://127.0.0.1:9", "--region", "us-east-1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("lokistack: cannot read /nonexistent/spec.yaml: no such file\n");
+  });
+
+  it("an invalid spec for spec put: every error on stderr with the file name, nothing written", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "lokistack-cli-")), "bad.yaml");
+    writeFileSync(file, example("demo").replace("size: 1x.demo", "size: big"));
+    const r = lokistack(["spec", "put", "-f", file, "--endpoint", "http://127.0.0.1:9", "--region", "us-east-1"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain(`${file}: error: spec.size: must be one of`);
+    expect(r.stderr).toContain(`${file}: not written: nothing changed in SSM`);
+  });
+
+  it("a usage error prints one hint, not the whole help", () => {
+    const r = lokistack(["plan", "--bogus"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("error: unknown option '--bogus'\n(run the command with --help for its usage)\n");
+  });
+
+  it("output into a pipe whose reader has gone (lokistack status | head) ends quietly", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    op.cp.resume();
+    const child = spawn(process.execPath, [bin, "status", "--endpoint", op.cp.endpoint, "--region", "us-east-1"], { env: ENV });
+    // The reader goes away before the first line is written: every write meets EPIPE.
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((r) => child.once("exit", r));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+  });
+});
+
+describe("flags are checked first", () => {
+  it.each([
+    ["*/30 * * * *", "'*/30 * * * *' has five fields, minutes first; the resync takes six, seconds first: '0 */30 * * * *' runs at the same minutes, '*/30 * * * * *' every 30 seconds"],
+    ["every minute", "'every minute' is not a cron expression with six fields, seconds first, such as '*/30 * * * * *' (every 30 seconds)"],
+  ])("--resync %s is refused before anything runs", (expression, message) => {
+    // An endpoint nothing answers: had the operator started, it would say so instead.
+    const r = lokistack(["run", "--resync", expression, "--no-lease", "--endpoint", "http://127.0.0.1:9", "--region", "us-east-1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(message);
+    expect(r.stdout).toBe("");
+  });
+
+  it("--version prints the package's version", () => {
+    const r = lokistack(["--version"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it("validate takes files as arguments, as -f did", () => {
+    const file = fileURLToPath(new URL("../manifests/examples/demo.yaml", import.meta.url));
+    expect(lokistack(["validate", file]).stdout).toBe(`${file}: valid (demo)\n`);
+    expect(lokistack(["validate", "-f", file]).stdout).toBe(`${file}: valid (demo)\n`);
+    const none = lokistack(["validate"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toBe("lokistack: name one or more spec files: lokistack validate FILE...\n");
+  });
+});
+
+describe("spec get, spec delete and apply", () => {
+  it("apply runs one pass with or without --once; spec get prints what is stored; spec delete says what happens next", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    op.cp.resume();
+    const aws = ["--endpoint", op.cp.endpoint, "--region", "us-east-1", "--loki-proxy", op.cp.endpoint];
+    expect((await run(["apply", ...aws])).code).toBe(0);
+    expect((await run(["apply", "--once", ...aws])).code).toBe(0);
+    const get = await run(["spec", "get", "demo", ...aws.slice(0, 4)]);
+    expect(get.stdout).toBe(example("demo"));
+    const missing = await run(["spec", "get", "nope", ...aws.slice(0, 4)]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe("no spec nope: /lokistack/nope/spec does not exist (lokistack status lists the stacks)\n");
+    const del = await run(["spec", "delete", "demo", ...aws.slice(0, 4)]);
+    expect(del.code).toBe(0);
+    expect(del.stdout).toBe("/lokistack/demo/spec deleted; the operator stops managing the stack and leaves its services running (deletionPolicy: retain)\n");
+    expect(op.cp.ssm.state.parameters["/lokistack/demo/spec"]).toBeUndefined();
+  });
+});
+
+/** The binary as a child process, without blocking this process's event loop (the control plane runs in it). */
+function run(args: string[], env: Record<string, string> = ENV): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.once("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
