@@ -179,7 +179,7 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     .argument("[name]", "only this stack")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .action(async (name: string | undefined, opts: AwsOptions & { output: "text" | "json" }) => {
-      exitCode = await planCommand({ ...(await withRegion(opts, io, context)), ...(name ? { name } : {}) }, io.stdout);
+      exitCode = await planCommand({ ...(await withRegion(opts, io, context)), ...(name ? { name } : {}) }, io.stdout, io.stderr);
     });
 
   withLokiOption(withAwsOptions(program.command("apply")))

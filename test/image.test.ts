@@ -273,7 +273,7 @@ describe("the image's file tree, without Docker", () => {
       expect(plan.code, plan.stdout + plan.stderr).toBe(2);
       expect((await image("apply", "--once", ...endpoint)).code).toBe(0);
     }
-    expect(plan!.stdout).toContain("no drift: ECS matches the spec");
+    expect(plan!.stdout).toContain("No changes. ECS matches the spec.");
     expect(plan!.code).toBe(0);
   });
 

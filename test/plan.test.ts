@@ -21,6 +21,7 @@ function threeIngesters(edit: (u: UnitAnalysis) => UnitAnalysis): StackAnalysis 
       service: { serviceName: name, serviceArn: `arn:aws:ecs:us-east-1:123456789012:service/logging/${name}`, desiredCount: desired.unit.desiredCount },
       serviceDiffs: [],
       taskDefinitionCurrent: true,
+      taskDefinitionChanges: [],
       configParameter: `/lokistack/prod-logs/config/${name}`,
       configCurrent: true,
       registryArn: `arn:aws:servicediscovery:us-east-1:123456789012:service/srv-${name}`,

@@ -11,7 +11,7 @@ import { fieldChanges } from "./drift.ts";
 import { isReady, type LokiView } from "./loki-view.ts";
 import type { ObservedTaskDefinition, TaskSnapshot } from "./observe.ts";
 import { componentOfUnit, extraTasks, isTaskOf, isUnitOf } from "./singletons.ts";
-import type { Drift } from "./types.ts";
+import type { Drift, FieldChange } from "./types.ts";
 
 /** A desired unit's canonical task definition and its JSON, computed once per render (units are reused across reconciles). */
 const desiredCanonical = new WeakMap<DesiredUnit, { canonical: Canonical; json: string }>();
@@ -81,6 +81,8 @@ export interface UnitAnalysis {
   serviceDiffs: FieldDiff[];
   /** Whether the service runs a task definition with the desired content. */
   taskDefinitionCurrent: boolean;
+  /** How the running task definition differs from the desired one, field by field (empty when current). */
+  taskDefinitionChanges: FieldChange[];
   /** An existing ACTIVE revision with the desired content, if any. */
   matchingTaskDefinitionArn?: string;
   configParameter?: string;
@@ -216,6 +218,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const matchingTaskDefinitionArn = observed.matchingTaskDefinitions.get(name);
     const base = {
       desired,
+      taskDefinitionChanges: [] as FieldChange[],
       creating: false,
       updating: updating.has(name),
       serviceDiffs: [],
@@ -267,15 +270,16 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const tdDiffs = currentTd ? diffCanonical(desiredTaskDefinition(desired).canonical, currentTd.canonical) : [];
     const sameFamily = service.taskDefinition !== undefined && parseTaskDefinitionRef(service.taskDefinition).family === name;
     const taskDefinitionCurrent = currentTd !== undefined && tdDiffs.length === 0;
+    let taskDefinitionChanges: FieldChange[] = [];
     if (!taskDefinitionCurrent) {
       const revision = service.taskDefinition?.slice(service.taskDefinition.lastIndexOf("/") + 1) ?? "(none)";
       const contentChanges = tdDiffs.filter((d) => d.path !== SPEC_HASH_PATH);
-      const changes = !sameFamily
+      taskDefinitionChanges = !sameFamily
         ? [{ path: "taskDefinition", from: revision, to: `${name}:<revision with the desired content>` }]
         : currentTd
           ? fieldChanges(contentChanges.length > 0 ? contentChanges : tdDiffs)
           : [{ path: "taskDefinition", from: revision, to: "(the revision could not be described)" }];
-      drifts.push({ ...base0, kind: "TaskDefinitionChanged", revision, changes });
+      drifts.push({ ...base0, kind: "TaskDefinitionChanged", revision, changes: taskDefinitionChanges });
     }
 
     const discoveryCurrent = registryArn !== undefined && (service.serviceRegistries ?? []).some((r) => r.registryArn === registryArn);
@@ -293,7 +297,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     // RUNNING and HEALTHY (the liveness check) is not ready for an ingester: it may still be
     // replaying its WAL or joining the ring. Its own GET /ready says; no answer is not ready.
     const notReady = running && component === "ingester" && observed.loki ? lokiNotReady(serviceTasks, observed.loki) : undefined;
-    return { ...base, state: "present", service, serviceDiffs, taskDefinitionCurrent, discoveryCurrent, running, ready: running && notReady === undefined, ...(notReady ? { notReady } : {}) };
+    return { ...base, state: "present", service, serviceDiffs, taskDefinitionCurrent, taskDefinitionChanges, discoveryCurrent, running, ready: running && notReady === undefined, ...(notReady ? { notReady } : {}) };
   });
 
   const desiredNames = new Set(units.map((u) => u.unit.name));

@@ -20,6 +20,7 @@ import { COMPONENTS, type Component } from "../resources/components.ts";
 import { deploymentConfigurationFor } from "../resources/service.ts";
 import { TAGS } from "../resources/tags.ts";
 import type { OrphanAnalysis, StackAnalysis, UnitAnalysis } from "./analyze.ts";
+import { fieldChanges } from "./drift.ts";
 import type { Action, Deferral, Purpose } from "./types.ts";
 
 export interface PlanContext {
@@ -234,6 +235,14 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       // A field the spec leaves unset but someone set (a placement rule) is cleared.
       else input[f] = desired[f] ?? CLEARED[f];
     }
+    // What changes, attribute by attribute: the service's fields (the count as restored, within an
+    // autoscaling range), and the task definition's content it rolls to.
+    const changes = [
+      ...(fields.has("desiredCount") ? [{ path: "desiredCount", from: u.service?.desiredCount, to: input.desiredCount }] : []),
+      ...fieldChanges(u.serviceDiffs.filter((d) => fields.has(topField(d.path)) && !["taskDefinition", "desiredCount"].includes(d.path))),
+      ...(fields.has("taskDefinition") ? u.taskDefinitionChanges : []),
+      ...(fields.has("serviceRegistries") ? [{ path: "serviceRegistries", to: "(the unit's Cloud Map service)" }] : []),
+    ];
     actions.push({
       kind: "UpdateService",
       unit: name,
@@ -241,6 +250,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
       input: input as unknown as UpdateServiceCommandInput,
       fields: [...fields].sort(),
       repairs: u.updating ? ["Update"] : [...new Set([...fields].map(purposeOf)), ...created(u)],
+      ...(changes.length > 0 ? { changes } : {}),
     });
   }
   const nonUpdatable = units.flatMap((u) => u.serviceDiffs.filter((d) => topField(d.path) !== "tags" && !UPDATABLE.has(topField(d.path))).map((d) => ({ u, d })));
@@ -264,7 +274,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
         actions.push({ kind: "FlushIngester", unit: o.name, component: o.component, taskArn: t.arn, address: t.address, member: o.name, repairs });
       }
       const input = { cluster: ctx.cluster, service: o.name, desiredCount: 0, ...guardedDeployment(o.component) };
-      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs });
+      actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs, changes: [{ path: "desiredCount", from: o.service.desiredCount, to: 0 }] });
     } else if (o.tasks === 0 && (o.service.runningCount ?? 0) === 0 && (o.service.pendingCount ?? 0) === 0) {
       actions.push({ kind: "DeleteService", unit: o.name, component: o.component, cluster: ctx.cluster, service: o.name, repairs });
     } else {

@@ -45,6 +45,8 @@ interface ActionBase {
   component: string;
   /** What this action is for, for the report. */
   repairs: Purpose[];
+  /** The attributes it changes, from what ECS has to what it will have (values of environment, secrets and labels hidden). */
+  changes?: FieldChange[];
 }
 
 export type Action =

@@ -7,15 +7,13 @@ import { DiscoveryGateway } from "../aws/discovery-gateway.ts";
 import { EcsGateway } from "../aws/ecs-gateway.ts";
 import { SsmGateway } from "../aws/ssm-gateway.ts";
 import { WriteLimiter } from "../aws/write-limiter.ts";
-import { describeDrift } from "../controllers/drift.ts";
-import { describeAction } from "../controllers/execute.ts";
 import { Reconciler, type StackResult } from "../controllers/reconciler.ts";
 import { isStale, parseStatus, type StackStatus } from "../controllers/status.ts";
-import type { Action } from "../controllers/types.ts";
 import { formatIssue } from "../resources/issues.ts";
 import { DEFAULT_PREFIX } from "../resources/render.ts";
 import { validateText } from "../resources/validate.ts";
 import { LokiGateway } from "../loki/gateway.ts";
+import { formatPlan, planDocument } from "./plan-view.ts";
 import { createLogger } from "./logger.ts";
 
 export interface AwsOptions {
@@ -28,20 +26,6 @@ export interface AwsOptions {
 
 export type Print = (text: string) => void;
 
-const SYMBOL: Record<Action["kind"], string> = {
-  CreateService: "+",
-  RegisterTaskDefinition: "+",
-  PutConfig: "~",
-  CreateDiscoveryService: "+",
-  UpdateService: "~",
-  TagResource: "~",
-  DeleteService: "-",
-  DeleteDiscoveryService: "-",
-  DeleteParameter: "-",
-  StopTask: "!",
-  FlushIngester: "!",
-  ForgetRingMember: "-",
-};
 
 function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Reconciler; ssm: SsmGateway } {
   const clients = makeClients({ ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), ...(opts.region ? { region: opts.region } : {}) });
@@ -60,54 +44,16 @@ function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Rec
   return { reconciler, ssm };
 }
 
-function formatAction(a: Action): string {
-  const details = Object.entries(describeAction(a))
-    .filter(([k]) => !["service", "family", "parameter", "discoveryService"].includes(k) || a.kind === "PutConfig")
-    .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(",") : String(v)}`)
-    .join(" ");
-  return `${SYMBOL[a.kind]} ${a.kind} ${a.unit}${details ? ` (${details})` : ""}`;
-}
-
-/** A readable diff of one stack's pass, like `terraform plan`. */
-export function formatPlan(results: StackResult[]): string {
-  const lines: string[] = [];
-  for (const r of results) {
-    lines.push(`LokiStack ${r.name} · generation ${r.generation ?? "-"} · ${r.mode}`);
-    for (const e of r.errors) lines.push(`  ✗ ${formatIssue(e)}`);
-    if (r.outcome.kind === "degraded") lines.push(`  ✗ Degraded (${r.outcome.reason}): ${r.outcome.message}`);
-    if (r.error) lines.push(`  ✗ ${r.error}`);
-    if (r.creating.length > 0) lines.push(`  creating ${r.creating.length} unit(s): ${r.creating.join(", ")}`);
-    if (r.updating.length > 0) lines.push(`  updating ${r.updating.length} unit(s) to generation ${r.generation ?? "-"}: ${r.updating.join(", ")}`);
-    const units = [...new Set([...r.drifts.map((d) => d.unit), ...r.planned.map((a) => a.unit)])];
-    for (const unit of units) {
-      lines.push(`  ${unit}`);
-      for (const d of r.drifts.filter((x) => x.unit === unit)) lines.push(`      drift ${d.kind}: ${describeDrift(d)}`);
-      for (const a of r.planned.filter((x) => x.unit === unit)) lines.push(`      ${formatAction(a)}`);
-    }
-    for (const d of r.deferrals) lines.push(`  … ${d.unit}: ${d.reason}`);
-    if (r.drifts.length === 0 && r.planned.length === 0 && r.errors.length === 0 && r.outcome.kind !== "degraded") lines.push("  no drift: ECS matches the spec");
-  }
-  const actions = results.reduce((n, r) => n + r.planned.length, 0);
-  const drifts = results.reduce((n, r) => n + r.drifts.length, 0);
-  lines.push("", `Plan: ${actions} action(s) for ${drifts} drift(s) in ${results.length} stack(s).`);
-  return `${lines.join("\n")}\n`;
-}
-
-/** `lokistack plan`: exit 0 (no drift), 2 (drift) or 1 (error), like terraform plan -detailed-exitcode. */
-export async function planCommand(opts: AwsOptions & { name?: string; output?: "text" | "json" }, print: Print): Promise<number> {
+/** `lokistack plan`: exit 0 (no changes), 2 (changes or drift) or 1 (error, Degraded, or no such stack), like terraform plan -detailed-exitcode. */
+export async function planCommand(opts: AwsOptions & { name?: string; output?: "text" | "json" }, print: Print, printError: Print): Promise<number> {
   const { reconciler } = reconcilerFor(opts);
   const results = await reconciler.pass({ mode: "plan", ...(opts.name ? { only: [opts.name] } : {}) });
-  if (opts.output === "json") {
-    print(
-      `${JSON.stringify(
-        results.map((r) => ({ name: r.name, generation: r.generation ?? null, mode: r.mode, outcome: r.outcome, errors: r.errors, error: r.error ?? null, creating: r.creating, updating: r.updating, drifts: r.drifts.map((d) => ({ ...d, message: describeDrift(d) })), actions: r.planned.map((a) => ({ kind: a.kind, unit: a.unit, component: a.component, repairs: a.repairs, ...describeAction(a) })), deferrals: r.deferrals })),
-        null,
-        2,
-      )}\n`,
-    );
-  } else {
-    print(formatPlan(results));
+  if (opts.name && results.length === 0) {
+    printError(`no stack ${opts.name} under ${opts.prefix ?? DEFAULT_PREFIX} (lokistack status lists the stacks)\n`);
+    return 1;
   }
+  const doc = planDocument(results);
+  print(opts.output === "json" ? `${JSON.stringify(doc, null, 2)}\n` : formatPlan(doc));
   if (results.some(failed)) return 1;
   return results.some((r) => r.drifts.length > 0 || r.planned.length > 0) ? 2 : 0;
 }

@@ -32,12 +32,23 @@ describe("operator commands", () => {
     // A spec change is an update, not drift.
     expect(plan.stdout).toContain("updating 1 unit(s) to generation 2: demo-querier");
     expect(plan.stdout).not.toMatch(/^\s+drift /m);
-    expect(plan.stdout).toContain("~ UpdateService demo-querier (fields=desiredCount desiredCount=2)");
+    expect(plan.stdout).toContain("  # demo-querier\n  ~ UpdateService\n      ~ desiredCount: 1 → 2\n");
     // The service's spec-hash tag follows the change.
-    expect(plan.stdout).toContain("~ TagResource demo-querier");
-    expect(plan.stdout).toMatch(/Plan: 2 action\(s\) for 0 drift\(s\) in 1 stack\(s\)\./);
+    expect(plan.stdout).toContain("  ~ TagResource (resource arn:aws:ecs:");
+    expect(plan.stdout).toContain("Plan: 0 to create, 2 to change, 0 to destroy, 0 tasks to stop.");
+    expect(plan.stdout).toContain("Next: `lokistack apply demo` makes these changes now");
     const json = JSON.parse((await cli("plan", "demo", "-o", "json", ...withLoki)).stdout);
-    expect(json[0]).toMatchObject({ name: "demo", generation: 2, drifts: [], updating: ["demo-querier"], actions: [{ kind: "UpdateService", unit: "demo-querier" }, { kind: "TagResource", unit: "demo-querier" }] });
+    expect(json).toMatchObject({ formatVersion: 1, totals: { create: 0, change: 2, destroy: 0, stopTasks: 0, flushIngesters: 0 } });
+    expect(json.stacks[0]).toMatchObject({
+      name: "demo",
+      generation: 2,
+      drifts: [],
+      updating: ["demo-querier"],
+      changes: [
+        { symbol: "~", action: "UpdateService", unit: "demo-querier", attributes: [{ path: "desiredCount", from: 1, to: 2 }] },
+        { symbol: "~", action: "TagResource", unit: "demo-querier" },
+      ],
+    });
     expect(op.cp.ecs.state.services["logging/demo-querier"]!.desiredCount).toBe(1);
 
     expect((await cli("apply", "--once", ...withLoki)).code).toBe(0);
@@ -46,7 +57,8 @@ describe("operator commands", () => {
     await cli("apply", "--once", ...withLoki);
     const clean = await cli("plan", ...withLoki);
     expect(clean.code).toBe(0);
-    expect(clean.stdout).toContain("no drift: ECS matches the spec");
+    expect(clean.stdout).toContain("  No changes. ECS matches the spec.\n");
+    expect(clean.stdout).toContain("No changes. Every stack matches its spec.\n");
 
     const status = await cli("status", ...endpoint);
     expect(status.stdout).toMatch(/^NAME\s+READY\s+GEN/);

@@ -224,7 +224,7 @@ describe("5. no duplicate task definition revisions, also from a cold cache", ()
     // `lokistack plan` and `apply --once` start cold, like a restarted operator.
     const plan = await cli("plan", "--endpoint", op.cp.endpoint);
     expect(plan.code).toBe(2);
-    expect(plan.stdout).toContain("UpdateService demo-querier");
+    expect(plan.stdout).toContain("  # demo-querier\n  ~ UpdateService\n");
     expect(plan.stdout).not.toContain("RegisterTaskDefinition");
     expect((await cli("apply", "--once", "--endpoint", op.cp.endpoint)).code).toBe(0);
     expect(revisions()).toBe(12);

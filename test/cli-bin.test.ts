@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { example, operatorHarness } from "./helpers/operator.ts";
+import { RunTaskCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { convergedDemo, example, operatorHarness } from "./helpers/operator.ts";
 
 const bin = fileURLToPath(new URL("../bin/lokistack.js", import.meta.url));
 
@@ -128,6 +129,34 @@ describe("flags are checked first", () => {
     const none = lokistack(["validate"]);
     expect(none.code).toBe(1);
     expect(none.stderr).toBe("lokistack: name one or more spec files: lokistack validate FILE...\n");
+  });
+});
+
+describe("plan reads like terraform plan", () => {
+  it("symbols per unit with the attributes that change, a drift's cause, totals, the next step; exit 2; an unknown stack exits 1", async () => {
+    const op = await convergedDemo();
+    op.cp.resume();
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
+    const service = op.cp.ecs.state.services["logging/demo-compactor"]!;
+    const rogue = await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: service.taskDefinition, launchType: "FARGATE", networkConfiguration: service.networkConfiguration as never }));
+    const aws = ["--endpoint", op.cp.endpoint, "--region", "us-east-1", "--loki-proxy", op.cp.endpoint];
+    const r = await run(["plan", ...aws]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain(`  # demo-querier\n  drift DesiredCountChanged: desiredCount: 3 → 1\n  ~ UpdateService\n      ~ desiredCount: 3 → 1\n`);
+    expect(r.stdout).toContain(`  # demo-compactor\n  drift ExtraSingletonTask: ${rogue.tasks![0]!.taskArn}`);
+    expect(r.stdout).toContain(`  ! StopTask (task ${rogue.tasks![0]!.taskArn})`);
+    expect(r.stdout).toContain("Plan: 0 to create, 1 to change, 0 to destroy, 1 task to stop.\n\nSymbols: + create, ~ update in place, - destroy, ! safety action");
+    expect(r.stdout).toContain("Next: `lokistack apply demo` makes these changes now");
+
+    const unknown = await run(["plan", "nope", ...aws]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe("no stack nope under /lokistack (lokistack status lists the stacks)\n");
+
+    expect((await run(["apply", ...aws])).code).toBe(0);
+    op.cp.step(6);
+    const clean = await run(["plan", ...aws]);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toBe("LokiStack demo · generation 1 · repair\n  No changes. ECS matches the spec.\n\nNo changes. Every stack matches its spec.\n");
   });
 });
 
