@@ -191,10 +191,15 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
     });
 
   withAwsOptions(program.command("status"))
-    .description("Conditions and counts of every stack (or one), from their status parameters.")
-    .argument("[name]", "only this stack, with its conditions")
-    .action(async (name: string | undefined, opts: AwsOptions) => {
-      exitCode = await statusCommand({ ...(await withRegion(opts, io, context)), ...(name ? { name } : {}) }, io.stdout);
+    .description("Every stack (or one, with its conditions and units) like flux get: READY, STATUS, AGE, LAST-RECONCILED, MESSAGE.")
+    .argument("[name]", "only this stack, with its conditions and each unit's service")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["table", "json", "yaml"]).default("table"))
+    .option("-w, --watch", "print again whenever it changes, until Ctrl-C")
+    .option("--interval <seconds>", "how often --watch looks", int, 2)
+    .action(async (name: string | undefined, opts: AwsOptions & { output: "table" | "json" | "yaml"; watch?: boolean; interval: number }) => {
+      const { watch, interval, ...rest } = await withRegion(opts, io, context);
+      const watching = watch ? { watch: { intervalMs: Math.max(1, interval) * 1000, until: untilSignal() } } : {};
+      exitCode = await statusCommand({ ...rest, ...(name ? { name } : {}), ...watching }, io.stdout, io.stderr);
     });
 
   const spec = program.command("spec").description("Manage LokiStack specs in SSM.");

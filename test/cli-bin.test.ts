@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { RunTaskCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { until } from "./helpers/daemon.ts";
 import { convergedDemo, example, operatorHarness } from "./helpers/operator.ts";
 
 const bin = fileURLToPath(new URL("../bin/lokistack.js", import.meta.url));
@@ -157,6 +158,26 @@ describe("plan reads like terraform plan", () => {
     const clean = await run(["plan", ...aws]);
     expect(clean.code).toBe(0);
     expect(clean.stdout).toBe("LokiStack demo · generation 1 · repair\n  No changes. ECS matches the spec.\n\nNo changes. Every stack matches its spec.\n");
+  });
+});
+
+describe("status reads like flux get", () => {
+  it("--watch prints the table again when a stack's status changes, and stops on Ctrl-C", async () => {
+    // The operator's clock is the CLI's: a status written at another time would read Stale.
+    const op = await convergedDemo({ now: () => new Date() });
+    op.cp.resume();
+    const child = spawn(process.execPath, [bin, "status", "--watch", "--interval", "1", "--endpoint", op.cp.endpoint, "--region", "us-east-1"], { env: ENV });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    await until(() => /\ndemo\s+True\s+Ready\s/.test(stdout)).catch(() => { throw new Error(`first table: ${stdout}`); });
+    // Someone scales a service by hand; the operator's next pass puts the drift in the status.
+    await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-querier", desiredCount: 3 }));
+    await op.pass();
+    await until(() => /\ndemo\s+False\s+DriftDetected\s+\S+\s+\S+ ago\s+drift: DesiredCountChanged/.test(stdout)).catch(() => { throw new Error(`second table: ${stdout}`); });
+    expect(stdout.match(/^NAME/gm)).toHaveLength(2);
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
   });
 });
 

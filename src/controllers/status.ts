@@ -48,6 +48,8 @@ export interface StackStatus {
   warnings?: string[];
   lastDrift?: { generation: number; count: number; kinds: Record<string, number>; at: string };
   inventory: { services: string[] };
+  /** When an operator first wrote the stack's status: its age. */
+  since?: string;
   /** When the operator last reconciled the stack (as of this write), and which replica did. */
   lastReconcileTime?: string;
   reconciledBy?: string;
@@ -173,6 +175,7 @@ export function buildStatus(input: StatusInput): StackStatus {
     ...(input.warnings.length > 0 ? { warnings: input.warnings.map((w) => w.reason ?? w.message) } : {}),
     ...(lastDrift ? { lastDrift } : {}),
     inventory: { services: [...new Set(input.owned)].sort() },
+    since: input.previous?.since ?? input.now.toISOString(),
     lastReconcileTime: input.now.toISOString(),
     ...(input.replica ? { reconciledBy: input.replica } : {}),
     ...(input.resyncSeconds ? { resyncSeconds: input.resyncSeconds } : {}),

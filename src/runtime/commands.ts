@@ -1,6 +1,8 @@
 // The operator's commands for people and CI: plan, apply --once, status, spec
 // put. Each runs the same code path as the daemon.
 import { readFileSync } from "node:fs";
+import type { Service } from "@aws-sdk/client-ecs";
+import { stringify } from "yaml";
 import { Writable } from "node:stream";
 import { makeClients } from "../aws/clients.ts";
 import { DiscoveryGateway } from "../aws/discovery-gateway.ts";
@@ -8,12 +10,13 @@ import { EcsGateway } from "../aws/ecs-gateway.ts";
 import { SsmGateway } from "../aws/ssm-gateway.ts";
 import { WriteLimiter } from "../aws/write-limiter.ts";
 import { Reconciler, type StackResult } from "../controllers/reconciler.ts";
-import { isStale, parseStatus, type StackStatus } from "../controllers/status.ts";
+import { parseStatus, type StackStatus } from "../controllers/status.ts";
 import { formatIssue } from "../resources/issues.ts";
 import { DEFAULT_PREFIX } from "../resources/render.ts";
 import { validateText } from "../resources/validate.ts";
 import { LokiGateway } from "../loki/gateway.ts";
 import { formatPlan, planDocument } from "./plan-view.ts";
+import { formatDetail, formatSummaries, summarize } from "./status-view.ts";
 import { createLogger } from "./logger.ts";
 
 export interface AwsOptions {
@@ -27,21 +30,22 @@ export interface AwsOptions {
 export type Print = (text: string) => void;
 
 
-function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Reconciler; ssm: SsmGateway } {
+function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Reconciler; ssm: SsmGateway; ecs: EcsGateway } {
   const clients = makeClients({ ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), ...(opts.region ? { region: opts.region } : {}) });
   const ssm = new SsmGateway(clients.ssm);
+  const ecs = new EcsGateway(clients.ecs);
   const sink = new Writable({ write: (_c, _e, done) => done() });
   const logger = logLevel === "silent" ? createLogger({ pretty: false, destination: sink, level: "silent" }) : createLogger({ level: logLevel });
   const reconciler = new Reconciler({
     prefix: opts.prefix ?? DEFAULT_PREFIX,
-    ecs: new EcsGateway(clients.ecs),
+    ecs,
     ssm,
     discovery: new DiscoveryGateway(clients.discovery),
     limiter: new WriteLimiter(),
     logger,
     loki: new LokiGateway(opts.lokiProxy ? { proxy: opts.lokiProxy } : {}),
   });
-  return { reconciler, ssm };
+  return { reconciler, ssm, ecs };
 }
 
 /** `lokistack plan`: exit 0 (no changes), 2 (changes or drift) or 1 (error, Degraded, or no such stack), like terraform plan -detailed-exitcode. */
@@ -68,12 +72,44 @@ export async function applyOnceCommand(opts: AwsOptions & { name?: string; logLe
   return results.some(failed) ? 1 : 0;
 }
 
-/** `lokistack status [NAME]`: conditions and counts from the status parameters; Stale when no operator refreshed one, Unknown without one. */
-export async function statusCommand(opts: AwsOptions & { name?: string; now?: Date }, print: Print): Promise<number> {
-  const { ssm } = reconcilerFor(opts);
+export interface StatusOptions extends AwsOptions {
+  name?: string;
+  now?: () => Date;
+  output?: "table" | "json" | "yaml";
+  /** Print again whenever what is shown changes, until `until` settles. */
+  watch?: { intervalMs: number; until: Promise<unknown> };
+}
+
+/**
+ * `lokistack status [NAME]`, like `flux get`: a row per stack from the status
+ * parameters (never a spec's value); for one stack also its conditions and each
+ * unit's service as ECS reports it now. Exit 1 for a stack that does not exist.
+ */
+export async function statusCommand(opts: StatusOptions, print: Print, printError: Print): Promise<number> {
+  const { ssm, ecs } = reconcilerFor(opts);
+  const now = opts.now ?? (() => new Date());
+  let shown: string | undefined;
+  let stopped = false;
+  void opts.watch?.until.then(() => (stopped = true));
+  for (;;) {
+    const view = await statusView(opts, ssm, ecs, now());
+    if (view === undefined && opts.name) {
+      printError(`no stack ${opts.name} under ${opts.prefix ?? DEFAULT_PREFIX} (lokistack status lists the stacks)\n`);
+      return 1;
+    }
+    // Printed again when what it says changed, not when only the ages moved on.
+    const key = view?.key ?? "";
+    if (key !== shown) print(`${shown !== undefined ? "\n" : ""}${view?.text ?? `no stacks under ${opts.prefix ?? DEFAULT_PREFIX}\n`}`);
+    shown = key;
+    if (!opts.watch) return 0;
+    await Promise.race([new Promise((r) => setTimeout(r, opts.watch!.intervalMs)), opts.watch.until]);
+    if (stopped) return 0;
+  }
+}
+
+/** What status prints now and what it says apart from ages, or undefined when there is no stack (no such stack) to show. */
+async function statusView(opts: StatusOptions, ssm: SsmGateway, ecs: EcsGateway, now: Date): Promise<{ text: string; key: string } | undefined> {
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
-  const now = opts.now ?? new Date();
-  // Names from metadata, values of the statuses only: status never decrypts a spec.
   const stacks = new Map<string, { spec: boolean; status?: StackStatus }>();
   /** Status parameter name → its stack. */
   const statusOf = new Map<string, string>();
@@ -89,31 +125,25 @@ export async function statusCommand(opts: AwsOptions & { name?: string; now?: Da
     const status = parseStatus(p.Value);
     if (status) stacks.get(statusOf.get(name)!)!.status = status;
   }
-  if (stacks.size === 0) {
-    print(opts.name ? `no stack ${opts.name} under ${prefix}\n` : `no stacks under ${prefix}\n`);
-    return opts.name ? 1 : 0;
-  }
-  const flag = (s: StackStatus | undefined, type: string) => s?.conditions.find((c) => c.type === type)?.status ?? "-";
-  const rows = [...stacks].sort(([a], [b]) => a.localeCompare(b)).map(([name, { spec, status }]) => [
-    name,
-    !status ? "Unknown" : isStale(status, now) ? "Stale" : flag(status, "Ready"),
-    status ? String(status.observedGeneration) : "-",
-    flag(status, "Progressing"),
-    flag(status, "Degraded"),
-    flag(status, "InvalidSpec"),
-    status?.lastReconcileTime ?? (spec ? "never (no status yet)" : "-"),
-    status ? Object.entries(status.components).map(([c, n]) => `${c} ${n.running}/${n.desired}`).join(", ") : "",
-  ]);
-  const header = ["NAME", "READY", "GEN", "PROGRESSING", "DEGRADED", "INVALID", "LAST-RECONCILED", "COMPONENTS (running/desired)"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows]) print(`${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+  if (stacks.size === 0) return undefined;
+  const sorted = [...stacks].sort(([a], [b]) => a.localeCompare(b));
+  const summaries = sorted.map(([name, { spec, status }]) => summarize(name, spec, status, now));
   const one = opts.name ? stacks.get(opts.name)?.status : undefined;
-  if (one) {
-    print("\n");
-    if (isStale(one, now)) print(`Stale: last reconciled ${one.lastReconcileTime ?? "never"}${one.reconciledBy ? ` by ${one.reconciledBy}` : ""}; is the operator running?\n`);
-    for (const c of one.conditions) print(`${c.type.padEnd(12)} ${c.status.padEnd(5)} ${c.reason}: ${c.message} (since ${c.lastTransitionTime})\n`);
+  // One stack: its units as ECS has them now (a read the operator's status cannot replace).
+  const services = one?.cluster && one.inventory.services.length > 0 ? await ecs.describeServices(one.cluster, one.inventory.services) : new Map<string, Service>();
+  const key = JSON.stringify([summaries.map(({ since: _s, lastReconcileTime: _l, ...rest }) => rest), [...services.values()].map((s) => [s.serviceName, s.desiredCount, s.runningCount, s.pendingCount, s.taskDefinition, s.status])]);
+  if (opts.output === "json" || opts.output === "yaml") {
+    const doc = {
+      formatVersion: 1,
+      stacks: sorted.map(([, { status }], i) => ({
+        ...summaries[i]!,
+        ...(status ? { conditions: status.conditions, components: status.components } : {}),
+        ...(one && status === one ? { units: [...services.values()].map((s) => ({ name: s.serviceName, desired: s.desiredCount, running: s.runningCount, pending: s.pendingCount, taskDefinition: s.taskDefinition, rollout: s.deployments?.find((d) => d.status === "PRIMARY")?.rolloutState ?? null })) } : {}),
+      })),
+    };
+    return { text: opts.output === "json" ? `${JSON.stringify(doc, null, 2)}\n` : stringify(doc, { lineWidth: 0 }), key };
   }
-  return 0;
+  return { text: formatSummaries(summaries, now) + (one ? formatDetail(one, services, now) : ""), key };
 }
 
 /** `lokistack spec put -f FILE`: validate, then write the spec parameter. Problems go to `printError`, each naming the file. */

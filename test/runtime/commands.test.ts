@@ -61,11 +61,19 @@ describe("operator commands", () => {
     expect(clean.stdout).toContain("No changes. Every stack matches its spec.\n");
 
     const status = await cli("status", ...endpoint);
-    expect(status.stdout).toMatch(/^NAME\s+READY\s+GEN/);
-    expect(status.stdout).toMatch(/demo\s+True\s+2\s+False\s+False\s+False\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+distributor 1\/1, ingester 1\/1, querier 2\/2/);
+    expect(status.stdout).toMatch(/^NAME\s+READY\s+STATUS\s+AGE\s+LAST-RECONCILED\s+MESSAGE\n/);
+    expect(status.stdout).toMatch(/\ndemo\s+True\s+Ready\s+\d+[smhd]\s+\d+s ago\s+all components are running the desired state\n/);
     const one = await cli("status", "demo", ...endpoint);
-    expect(one.stdout).toMatch(/Ready\s+True\s+ReadyComponents/);
-    expect((await cli("status", "nope", ...endpoint)).code).toBe(1);
+    expect(one.stdout).toMatch(/\nReady\s+True\s+ReadyComponents\s+\d+s\s+all components/);
+    expect(one.stdout).toMatch(/\nUNIT\s+DESIRED\s+RUNNING\s+PENDING\s+REVISION\s+ROLLOUT\n/);
+    expect(one.stdout).toMatch(/\ndemo-querier\s+2\s+2\s+0\s+demo-querier:1\s+COMPLETED\n/);
+    const statusJson = JSON.parse((await cli("status", "demo", "-o", "json", ...endpoint)).stdout);
+    expect(statusJson).toMatchObject({ formatVersion: 1, stacks: [{ name: "demo", ready: "True", status: "Ready", generation: 2 }] });
+    expect(statusJson.stacks[0].units).toContainEqual(expect.objectContaining({ name: "demo-querier", desired: 2, running: 2, rollout: "COMPLETED" }));
+    expect((await cli("status", "demo", "-o", "yaml", ...endpoint)).stdout).toMatch(/^formatVersion: 1\nstacks:\n  - name: demo\n/);
+    const missing = await cli("status", "nope", ...endpoint);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("no stack nope under /lokistack (lokistack status lists the stacks)\n");
   });
 
   it("plan exits 1 for an invalid spec and never writes", async () => {

@@ -407,13 +407,12 @@ describe("10. status tells the truth", () => {
     const lastReconcile = Date.parse((await status(op, "demo"))!.lastReconcileTime!);
     let out = "";
     const print = (t: string) => (out += t);
-    await statusCommand({ endpoint: op.cp.endpoint, now: new Date(lastReconcile + 60_000) }, print);
-    expect(out).toMatch(/demo\s+True/);
-    expect(out).toMatch(/fresh\s+Unknown\s+-.*never \(no status yet\)/);
+    await statusCommand({ endpoint: op.cp.endpoint, now: () => new Date(lastReconcile + 60_000) }, print, print);
+    expect(out).toMatch(/demo\s+True\s+Ready\s+6\ds\s+60s ago\s+all components are running the desired state/);
+    expect(out).toMatch(/fresh\s+Unknown\s+Unknown\s+-\s+never\s+no status yet: no operator has reconciled this spec/);
     out = "";
-    await statusCommand({ endpoint: op.cp.endpoint, name: "demo", now: new Date(lastReconcile + 400_000) }, print);
-    expect(out).toMatch(/demo\s+Stale/);
-    expect(out).toContain("by test-replica; is the operator running?");
+    await statusCommand({ endpoint: op.cp.endpoint, name: "demo", now: () => new Date(lastReconcile + 400_000) }, print, print);
+    expect(out).toMatch(/demo\s+Unknown\s+Stale\s+6m\s+6m ago\s+not reconciled since \S+ by test-replica: is the operator running\?/);
   });
 });
 
