@@ -276,9 +276,15 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
         throw e;
       }
       const stopped = untilSignal();
-      await Promise.race([demo.chaos(), stopped]);
-      await stopped;
-      await demo.stop();
+      const chaos = demo.chaos();
+      try {
+        await Promise.race([chaos, stopped]);
+        await stopped;
+      } finally {
+        // Ctrl-C, or a chaos step that failed: everything stops now (the chaos with it).
+        await demo.stop();
+        await chaos.catch(() => undefined);
+      }
     });
 
   try {

@@ -181,6 +181,44 @@ describe("status reads like flux get", () => {
   });
 });
 
+describe("local and demo", () => {
+  it("local --seed with an invalid file or none exits 1 at once, leaving nothing running", async () => {
+    for (const seed of ["/nonexistent/spec.yaml", fileURLToPath(new URL("./fixtures/invalid/two-compactors.yaml", import.meta.url))]) {
+      const r = await run(["local", "--port", "0", "--seed", seed]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^lokistack local: (cannot read \/nonexistent\/spec.yaml: no such file|\S+two-compactors.yaml is not a valid LokiStack:\nspec.template.compactor.replicas: must be 1)/);
+      expect(r.stdout).toBe("");
+    }
+  });
+
+  it("local says which services it serves, exports what AWS CLI v1 and v2 need, and how to start the operator", async () => {
+    const child = spawn(process.execPath, [bin, "local", "--port", "0"], { env: ENV });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    await until(() => stdout.includes("Ctrl-C to stop."));
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    const endpoint = /listening on (\S+)/.exec(stdout)![1]!;
+    expect(stdout).toContain("Local AWS control plane (ECS, SSM, S3, Cloud Map) listening on");
+    expect(stdout).toContain("export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1");
+    expect(stdout).toContain(`npx lokistack run --endpoint ${endpoint} --region us-east-1 --no-lease --loki-proxy ${endpoint}`);
+  });
+
+  it("Ctrl-C during the demo's chaos stops everything: no chaos step strikes after it", async () => {
+    const child = spawn(process.execPath, [bin, "demo", "--port", "0", "--tasks", "simulated"], { env: { ...ENV, LOG_FORMAT: "json" } });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    await until(() => stdout.includes("chaos 1/4"), 600, 100);
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    const after = stdout.slice(stdout.indexOf('"signal"') >= 0 ? stdout.indexOf('"signal"') : stdout.length);
+    expect(stdout).not.toContain("chaos 2/4");
+    expect(after).not.toMatch(/chaos \d\/4/);
+  });
+});
+
 describe("spec get, spec delete and apply", () => {
   it("apply runs one pass with or without --once; spec get prints what is stored; spec delete says what happens next", async () => {
     const op = await operatorHarness();

@@ -3,6 +3,7 @@
 // compactor, a Spot interruption, a hand-scaled service, a deleted service)
 // and the log shows each drift and its repair. Then it keeps running, with the
 // endpoint printed, so a person can edit the spec and watch it converge.
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { DeleteServiceCommand, DescribeTaskDefinitionCommand, RunTaskCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
@@ -76,12 +77,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     const s = parseStatus((await operator.ssm.get(`/lokistack/${stack.name}/status`))?.Value);
     return s?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
   };
+  // stop() (Ctrl-C) ends the chaos wherever it is: nothing may strike a control plane that is gone.
+  const stopping = new AbortController();
   const waitReady = async (after: number): Promise<boolean> => {
     const passesBefore = operator.daemon.passCount;
-    for (let i = 0; i < (options.maxChecks ?? (cp.runner ? 600 : 240)); i++) {
+    for (let i = 0; i < (options.maxChecks ?? (cp.runner ? 600 : 240)) && !stopping.signal.aborted; i++) {
       // A repair counts only once a pass has run since the chaos struck.
       if (operator.daemon.passCount > passesBefore + after && (await ready())) return true;
-      await new Promise((r) => setTimeout(r, options.checkIntervalMs ?? 500));
+      await sleep(options.checkIntervalMs ?? 500, undefined, { signal: stopping.signal }).catch(() => undefined);
     }
     return false;
   };
@@ -133,15 +136,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       }
       const outcomes = [];
       for (const [i, s] of steps.entries()) {
+        if (stopping.signal.aborted) break;
         const t0 = performance.now();
         logger.warn({ event: "chaos", step: i + 1, of: steps.length }, `chaos ${i + 1}/${steps.length}: ${s.step}`);
         await s.strike();
         const repaired = await waitReady(1);
+        if (stopping.signal.aborted) break;
         const seconds = Math.round((performance.now() - t0) / 100) / 10;
         logger.info({ event: "chaos", step: i + 1, repaired, seconds }, repaired ? `repaired in ${seconds} s` : "not repaired in time");
         if (pusher) logger.info({ event: "pusher", ...pushed() }, `${pushed().acknowledged} lines acknowledged so far, ${pushed().failedPushes} pushes failed`);
         outcomes.push({ step: s.step, repaired, seconds });
       }
+      if (stopping.signal.aborted) return outcomes;
       if (pusher) {
         await pusher.stop();
         const frontend = runningTaskUrls(cp, `${stack.name}-query-frontend`)[0];
@@ -162,6 +168,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
       return outcomes;
     },
     async stop() {
+      stopping.abort();
       await pusher?.stop();
       await operator.daemon.stop();
       await cp.stop();

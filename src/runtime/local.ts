@@ -63,7 +63,13 @@ export function describeDesired(stack: ResolvedStack): string[] {
 
 /** Seeds a stack the way a person would (cluster, Cloud Map namespace, bucket, spec), through the AWS APIs. */
 export async function seedStack(cp: LocalControlPlane, file: string, prefix = DEFAULT_PREFIX): Promise<ResolvedStack> {
-  return seedStackText(cp, readFileSync(file, "utf8"), file, prefix);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new SeedError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
+  return seedStackText(cp, text, file, prefix);
 }
 
 /**
@@ -101,11 +107,17 @@ export async function runLocal(opts: LocalOptions, out: (line: string) => void):
   const tasks = chooseTasks(opts.tasks, opts.lokiBin);
   const cp = await startLocalControlPlane({ port: opts.port, tickMs: opts.tickMs, ...tasks.options, ...(opts.state ? { statePath: opts.state } : {}) });
   const endpoint = cp.endpoint;
-  out(`Local AWS control plane (ECS, SSM, S3) listening on ${endpoint}`);
+  // A seed that cannot be read or is invalid ends the command: nothing may keep running behind an error.
+  const stack = opts.seed
+    ? await seedStack(cp, opts.seed, opts.prefix).catch(async (e: unknown) => {
+        await cp.stop();
+        throw e;
+      })
+    : undefined;
+  out(`Local AWS control plane (ECS, SSM, S3, Cloud Map) listening on ${endpoint}`);
   if (tasks.note) out(tasks.note);
   if (cp.runner) out(`Task network ${cp.runner.cidr}: tasks reach the control plane at ${cp.runner.taskEndpoint}; container logs under ${cp.runner.runDir}/logs.`);
-  if (opts.seed) {
-    const stack = await seedStack(cp, opts.seed, opts.prefix);
+  if (stack && opts.seed) {
     out(`Seeded LokiStack '${stack.name}' from ${opts.seed} at ${opts.prefix}/${stack.name}/spec (cluster ${stack.spec.cluster}, bucket ${stack.spec.storage.s3.bucket}).`);
     out("It converges to these ECS services (`lokistack render -f FILE` prints every object):");
     for (const line of describeDesired(stack)) out(`  ${line}`);
@@ -113,13 +125,14 @@ export async function runLocal(opts: LocalOptions, out: (line: string) => void):
   out("");
   out("Point any AWS CLI or SDK at it:");
   out(`  export AWS_ENDPOINT_URL=${endpoint}`);
-  out(`  export AWS_REGION=${cp.region}`);
+  // AWS CLI v1 and some SDKs read only AWS_DEFAULT_REGION.
+  out(`  export AWS_REGION=${cp.region} AWS_DEFAULT_REGION=${cp.region}`);
   out("  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local");
   out("  (S3 clients: use path-style addressing)");
-  if (!cp.runner) {
-    out("Simulated tasks' Loki API answers through it as an HTTP proxy; run the operator with:");
-    out(`  npx lokistack run --endpoint ${endpoint} --loki-proxy ${endpoint} --no-lease`);
-  }
+  out("");
+  out("Start the operator against it, in another terminal:");
+  // Simulated tasks have no network of their own: their Loki API answers through the control plane.
+  out(`  npx lokistack run --endpoint ${endpoint} --region ${cp.region} --no-lease${cp.runner ? "" : ` --loki-proxy ${endpoint}`}`);
   out("");
   out(`Admin: GET ${endpoint}/_local/calls · POST /_local/faults · POST /_local/kill · POST /_local/scheduler · GET /_local/state`);
   out(opts.state ? `State is saved to ${opts.state} on exit.` : "State is in memory only (use --state FILE to keep it).");
