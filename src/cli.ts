@@ -135,11 +135,12 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
 
   program
     .command("render")
-    .description("Print the ECS task definitions, services and Loki configs a spec converges to.")
+    .description("Print the ECS task definitions and services, the Cloud Map services and the Loki configs a spec converges to.")
     .requiredOption("-f, --file <file>", "spec file (YAML or JSON)")
-    .addOption(new Option("-o, --output <format>", "output format").choices(["json", "yaml"]).default("json"))
+    .addOption(new Option("-o, --output <format>", "output format").choices(["yaml", "json"]).default("yaml"))
+    .option("--unit <name>", "only this unit: querier, ingester-0, or the full name demo-querier")
     .option("--prefix <prefix>", "SSM parameter prefix the tasks read their config from", DEFAULT_PREFIX)
-    .action((opts: { file: string; output: "json" | "yaml"; prefix: string }) => {
+    .action((opts: { file: string; output: "json" | "yaml"; prefix: string; unit?: string }) => {
       const result = readSpec(opts.file);
       printIssues(io, opts.file, "warning", result.warnings);
       if (!result.ok) {
@@ -147,7 +148,18 @@ export async function runCli(argv: string[], io: CliIo = processIo): Promise<num
         exitCode = 1;
         return;
       }
-      const rendered = render(result.stack, { parameterPrefix: opts.prefix });
+      let rendered = render(result.stack, { parameterPrefix: opts.prefix });
+      if (opts.unit) {
+        const units = rendered.services.map((s) => s.serviceName!);
+        const name = units.find((u) => u === opts.unit || u === `${result.stack.name}-${opts.unit}`);
+        if (!name) throw new Error(`no unit '${opts.unit}' in ${opts.file}: its units are ${units.map((u) => u.slice(result.stack.name.length + 1)).join(", ")}`);
+        rendered = {
+          taskDefinitions: rendered.taskDefinitions.filter((t) => t.family === name),
+          services: rendered.services.filter((s) => s.serviceName === name),
+          discoveryServices: rendered.discoveryServices.filter((d) => d.Name === name),
+          lokiConfig: { [name]: rendered.lokiConfig[name]! },
+        };
+      }
       io.stdout(opts.output === "yaml" ? stringify(rendered, { lineWidth: 0 }) : `${JSON.stringify(rendered, null, 2)}\n`);
     });
 

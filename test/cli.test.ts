@@ -37,11 +37,12 @@ describe("lokistack validate", () => {
 });
 
 describe("lokistack render", () => {
-  it("prints task definitions, services and Loki configs as JSON", async () => {
-    const r = await cli("render", "-f", `${root}manifests/examples/small.yaml`);
+  it("prints task definitions, services, Cloud Map services and Loki configs as JSON with -o json", async () => {
+    const r = await cli("render", "-f", `${root}manifests/examples/small.yaml`, "-o", "json");
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(Object.keys(out)).toEqual(["taskDefinitions", "services", "lokiConfig"]);
+    expect(Object.keys(out)).toEqual(["taskDefinitions", "services", "discoveryServices", "lokiConfig"]);
+    expect(out.discoveryServices).toContainEqual(expect.objectContaining({ Name: "prod-logs-querier", Namespace: "loki.prod.internal", DnsConfig: { RoutingPolicy: "MULTIVALUE", DnsRecords: [{ Type: "A", TTL: 10 }] } }));
     const compactors = out.services.filter((s: { serviceName: string }) => s.serviceName.endsWith("-compactor"));
     expect(compactors).toHaveLength(1);
     expect(compactors[0]).toMatchObject({ desiredCount: 1, deploymentConfiguration: { minimumHealthyPercent: 0, maximumPercent: 100 } });
@@ -53,13 +54,21 @@ describe("lokistack render", () => {
     expect(new Set(ringIds).size).toBe(3);
   });
 
-  it("prints YAML with -o yaml, and rejects an unknown format", async () => {
-    const yaml = await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "-o", "yaml");
+  it("prints YAML by default, one unit with --unit, and rejects an unknown format or unit", async () => {
+    const yaml = await cli("render", "-f", `${root}manifests/examples/demo.yaml`);
     expect(yaml.code).toBe(0);
     expect(yaml.stdout).toMatch(/^taskDefinitions:\n/);
+    const one = await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "--unit", "ingester-0", "-o", "json");
+    const unit = JSON.parse(one.stdout);
+    expect([unit.taskDefinitions.map((t: { family: string }) => t.family), unit.services.map((s: { serviceName: string }) => s.serviceName), unit.discoveryServices.map((d: { Name: string }) => d.Name), Object.keys(unit.lokiConfig)]).toEqual([["demo-ingester-0"], ["demo-ingester-0"], ["demo-ingester-0"], ["demo-ingester-0"]]);
+    expect(JSON.parse((await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "--unit", "demo-querier", "-o", "json")).stdout).services).toHaveLength(1);
+    const unknown = await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "--unit", "nope");
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no unit 'nope' in");
+    expect(unknown.stderr).toContain("its units are distributor, ingester-0, querier, query-frontend, compactor, index-gateway");
     const bad = await cli("render", "-f", `${root}manifests/examples/demo.yaml`, "-o", "xml");
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain("json, yaml");
+    expect(bad.stderr).toContain("yaml, json");
   });
 
   it("renders nothing for an invalid spec", async () => {

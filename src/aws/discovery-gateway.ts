@@ -1,5 +1,6 @@
 // Cloud Map calls: find a namespace by name (once), list its services (once a
 // pass), create a service for a unit. ECS then registers each task's IP in it.
+import { DISCOVERY_DNS_CONFIG, DISCOVERY_HEALTH_CHECK } from "../resources/discovery.ts";
 import {
   CreateServiceCommand,
   DeleteServiceCommand,
@@ -67,8 +68,8 @@ export class DiscoveryGateway {
         new CreateServiceCommand({
           Name: name,
           NamespaceId: namespaceId,
-          DnsConfig: { RoutingPolicy: "MULTIVALUE", DnsRecords: [{ Type: "A", TTL: 10 }] },
-          HealthCheckCustomConfig: { FailureThreshold: 1 },
+          DnsConfig: { ...DISCOVERY_DNS_CONFIG, DnsRecords: DISCOVERY_DNS_CONFIG.DnsRecords.map((r) => ({ ...r })) },
+          HealthCheckCustomConfig: DISCOVERY_HEALTH_CHECK,
           Tags: tags.map((t) => ({ Key: t.key!, Value: t.value ?? "" })),
         }),
       ),

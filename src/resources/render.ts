@@ -1,5 +1,6 @@
 // spec → desired state: every object the operator converges a stack to.
 import type { CreateServiceCommandInput, RegisterTaskDefinitionCommandInput } from "@aws-sdk/client-ecs";
+import { buildDiscoveryService, type DesiredDiscoveryService } from "./discovery.ts";
 import { contentHash } from "./hash.ts";
 import { renderLokiConfigYaml } from "./loki-config.ts";
 import type { ResolvedStack } from "./resolve.ts";
@@ -24,6 +25,8 @@ export interface DesiredUnit {
 export interface Rendered {
   taskDefinitions: RegisterTaskDefinitionCommandInput[];
   services: CreateServiceCommandInput[];
+  /** The Cloud Map services the units register their tasks in. */
+  discoveryServices: DesiredDiscoveryService[];
   /** Loki config YAML by unit name (component, or `<stack>-ingester-<i>`). */
   lokiConfig: Record<string, string>;
 }
@@ -46,6 +49,7 @@ export function render(stack: ResolvedStack, options: RenderOptions = {}): Rende
   return {
     taskDefinitions: units.map((u) => u.taskDefinition),
     services: units.map((u) => u.service),
+    discoveryServices: units.map((u) => buildDiscoveryService(u, stack.spec.discovery.namespace)),
     lokiConfig: Object.fromEntries(units.map((u) => [u.unit.name, u.lokiConfig])),
   };
 }
