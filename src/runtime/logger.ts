@@ -23,6 +23,18 @@ export const REDACT_PATHS = [
   "*.authorization",
 ];
 
+/** In a terminal, the few fields worth reading beside the message; the message already names the stack, unit and drift. */
+const PRETTY_FIELDS = ["result", "outcome", "reason", "error"] as const;
+
+/** One line for a person: `stack · message key=value …`, no JSON tail. */
+export function prettyMessage(log: Record<string, unknown>, messageKey = "msg"): string {
+  const fields = PRETTY_FIELDS.filter((k) => log[k] !== undefined && log[k] !== null && log[k] !== "ok").map((k) => {
+    const v = typeof log[k] === "string" ? (log[k] as string) : JSON.stringify(log[k]);
+    return `${k}=${/\s/.test(v) ? JSON.stringify(v) : v}`;
+  });
+  return [typeof log.stack === "string" ? `${log.stack} ·` : undefined, String(log[messageKey] ?? ""), ...fields].filter(Boolean).join(" ");
+}
+
 export interface LoggerOptions {
   level?: string;
   /** Pretty lines for a person; defaults to whether stdout is a terminal. */
@@ -46,10 +58,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base,
       pretty({
         colorize: true,
-        singleLine: true,
         translateTime: "HH:MM:ss",
-        messageFormat: "{if stack}{stack} · {end}{msg}",
-        ignore: "pid,hostname,app,stack,msg",
+        messageFormat: (log, messageKey) => prettyMessage(log, messageKey),
+        // The fields that matter are in the message line; the rest is for JSON logs.
+        hideObject: true,
         destination: options.destination ?? 1,
         sync: true,
       }),
