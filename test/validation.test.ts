@@ -233,3 +233,29 @@ describe("messages never echo what the spec gave (a spec may be a SecureString)"
     for (const m of messages) expect(m).not.toMatch(/secretname|s3cr3tdir|fs-0123456789abcdef0|2023-07-19/);
   });
 });
+
+describe("edge cases of the file itself", () => {
+  const errorsOf = (text: string) => {
+    const r = validateText(text, { now: NOW });
+    return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`);
+  };
+  it("an empty file, or one of comments only, says it is empty", () => {
+    for (const text of ["", "\n\n", "# a comment\n\n# another\n"]) {
+      expect(errorsOf(text)).toEqual(["(document): the file is empty: it should hold one LokiStack (apiVersion, kind, metadata, spec)"]);
+    }
+  });
+  it("several documents in one file: says so in its own words, not the parser's API", () => {
+    expect(errorsOf("---\napiVersion: loki.ecs.dev/v1\n---\nkind: LokiStack\n")).toEqual([
+      "(document): not valid YAML or JSON: the file holds more than one YAML document (---): put one LokiStack in each file at line 3, column 1",
+    ]);
+  });
+  it("a YAML error names the problem and where, without a cut-off frame", () => {
+    const [message] = errorsOf("apiVersion: loki.ecs.dev/v1\nspec:\n  size: 1x.demo\n   cluster: logging\n");
+    expect(message).toBe("(document): not valid YAML or JSON: Nested mappings are not allowed in compact mappings at line 3, column 9");
+    expect(errorsOf("a: &x 1\nb: *y\n")).toEqual(["(document): not valid YAML or JSON: an alias (*name) refers to an anchor (&name) that is not defined before it"]);
+  });
+  it("a value of the wrong type is one error, not also a check of a length it cannot have", () => {
+    const r = validateDocument(docWith((d) => ((d.spec.network as Record<string, unknown>).subnets = "subnet-0a1b2c3d4e5f60001")), { now: NOW });
+    expect(r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(["spec.network.subnets: must be an array, not a string"]);
+  });
+});

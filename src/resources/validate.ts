@@ -32,6 +32,9 @@ const MAX_UNIT_NAME = 63;
 
 /** Parses YAML or JSON text, then validates it. */
 export function validateText(text: string, options: ValidateOptions = {}): ValidationResult {
+  if (text.trim() === "" || /^(\s*(#.*)?\n)*\s*(#.*)?$/.test(text)) {
+    return { ok: false, errors: [{ path: "(document)", message: "the file is empty: it should hold one LokiStack (apiVersion, kind, metadata, spec)" }], warnings: [] };
+  }
   let doc: unknown;
   try {
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, logLevel: "error" });
@@ -44,7 +47,11 @@ export function validateText(text: string, options: ValidateOptions = {}): Valid
 export function validateDocument(input: unknown, options: ValidateOptions = {}): ValidationResult {
   const parsed = lokiStackDocument.safeParse(input, { reportInput: true });
   if (!parsed.success) {
-    return { ok: false, errors: parsed.error.issues.map(describeZodIssue), warnings: [] };
+    // A value of the wrong type says so once: its other checks (a string's length measured
+    // against an array's limit) describe a value the field could never hold.
+    const wrongType = new Set(parsed.error.issues.filter((i) => i.code === "invalid_type").map((i) => i.path.join("\u0000")));
+    const issues = parsed.error.issues.filter((i) => i.code === "invalid_type" || !wrongType.has(i.path.join("\u0000")));
+    return { ok: false, errors: issues.map(describeZodIssue), warnings: [] };
   }
   const stack = resolveStack(parsed.data);
   const errors: Issue[] = [];
@@ -134,7 +141,6 @@ const YAML_FIXED_TEXT = new Set([
   "MISSING_CHAR",
   "MULTILINE_IMPLICIT_KEY",
   "MULTIPLE_ANCHORS",
-  "MULTIPLE_DOCS",
   "MULTIPLE_TAGS",
   "NON_STRING_KEY",
   "TAB_AS_INDENT",
@@ -145,11 +151,14 @@ const YAML_IN_WORDS: Record<string, string> = {
   BAD_DQ_ESCAPE: "an invalid escape sequence in a double-quoted string",
   BAD_PROP_ORDER: "anchors and tags must come after the indicator",
   TAG_RESOLVE_FAILED: "an unknown tag",
+  MULTIPLE_DOCS: "the file holds more than one YAML document (---): put one LokiStack in each file",
   UNEXPECTED_TOKEN: "unexpected content",
 };
 
 /** What kind of YAML error and where: never the source text around it. */
 function describeYamlError(e: unknown): string {
+  // The yaml package throws a ReferenceError for an alias (*name) whose anchor (&name) is not defined before it.
+  if (e instanceof ReferenceError) return "an alias (*name) refers to an anchor (&name) that is not defined before it";
   if (!(e instanceof YAMLParseError)) return "the document could not be parsed";
   const what = YAML_FIXED_TEXT.has(e.code)
     ? e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")
