@@ -52,7 +52,7 @@ function untilSignal(): Promise<string> {
 function withAwsOptions(cmd: Command): Command {
   return cmd
     .option("--endpoint <url>", "AWS-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS)")
-    .option("--region <region>", "AWS region (default: the SDK's chain: $AWS_REGION, the profile's region ($AWS_PROFILE), instance metadata)")
+    .option("--region <region>", "AWS region (default: $AWS_REGION, then the region of the profile ($AWS_PROFILE, else default), then EC2 instance metadata; us-east-1 against a local --endpoint when none is set)")
     .option("--prefix <prefix>", "SSM prefix of the LokiStack parameters", DEFAULT_PREFIX);
 }
 
