@@ -117,6 +117,39 @@ describe("flags are checked first", () => {
     expect(r.stdout).toBe("");
   });
 
+  it("--region's help names the whole chain the SDK reads", () => {
+    expect(lokistack(["status", "--help"]).stdout.replace(/\s+/g, " ")).toContain(
+      "AWS region (default: $AWS_REGION, then the region of the profile ($AWS_PROFILE, else default), then EC2 instance metadata; us-east-1 against a local --endpoint when none is set)",
+    );
+  });
+
+  it("validation names what is wrong with the file itself", () => {
+    const dir = mkdtempSync(join(tmpdir(), "lokistack-cli-"));
+    writeFileSync(join(dir, "empty.yaml"), "");
+    writeFileSync(join(dir, "two.yaml"), "---\napiVersion: loki.ecs.dev/v1\n---\nkind: LokiStack\n");
+    writeFileSync(join(dir, "subnets.yaml"), example("demo").replace("subnets: [subnet-0a1b2c3d4e5f60001]", "subnets: subnet-0a1b2c3d4e5f60001"));
+    const r = lokistack(["validate", join(dir, "empty.yaml"), join(dir, "two.yaml"), join(dir, "subnets.yaml")]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      [
+        `${join(dir, "empty.yaml")}: error: (document): the file is empty: it should hold one LokiStack (apiVersion, kind, metadata, spec)`,
+        `${join(dir, "two.yaml")}: error: (document): not valid YAML or JSON: the file holds more than one YAML document (---): put one LokiStack in each file at line 3, column 1`,
+        `${join(dir, "subnets.yaml")}: error: spec.network.subnets: must be an array, not a string`,
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("render prints YAML, with the Cloud Map services, and one unit with --unit", () => {
+    const file = fileURLToPath(new URL("../manifests/examples/demo.yaml", import.meta.url));
+    const r = lokistack(["render", "-f", file, "--unit", "querier"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^taskDefinitions:\n  - family: demo-querier\n/);
+    expect(r.stdout).toContain("discoveryServices:\n  - Name: demo-querier\n    Namespace: loki.internal\n");
+    expect(r.stdout).not.toContain("serviceName: demo-ingester-0");
+    expect(r.stdout).not.toContain("family: demo-ingester-0");
+  });
+
   it("--version prints the package's version", () => {
     const r = lokistack(["--version"]);
     expect(r.code).toBe(0);
@@ -178,6 +211,9 @@ describe("status reads like flux get", () => {
     expect(stdout.match(/^NAME/gm)).toHaveLength(2);
     child.kill("SIGINT");
     expect(await exited).toBe(0);
+    const json = JSON.parse((await run(["status", "demo", "-o", "json", "--endpoint", op.cp.endpoint, "--region", "us-east-1"])).stdout);
+    expect(json).toMatchObject({ formatVersion: 1, stacks: [{ name: "demo", ready: "False", status: "DriftDetected" }] });
+    expect(json.stacks[0].units.map((u: { name: string }) => u.name)).toContain("demo-querier");
   });
 });
 
@@ -220,6 +256,19 @@ describe("local and demo", () => {
 });
 
 describe("spec get, spec delete and apply", () => {
+  it("pretty logs are one line each, with no JSON tail", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo"));
+    op.cp.resume();
+    const r = await run(["apply", "--endpoint", op.cp.endpoint, "--region", "us-east-1", "--loki-proxy", op.cp.endpoint], { ...ENV, LOG_FORMAT: "pretty" });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n").filter(Boolean);
+    expect(lines.length).toBeGreaterThan(10);
+    // Without the colours a terminal gets.
+    for (const line of lines.map((l) => l.replace(/\u001b\[\d+m/g, ""))) expect(line).toMatch(/^\[\d\d:\d\d:\d\d\] [A-Z]+: [^{}]+$/);
+    expect(r.stdout.replace(/\u001b\[\d+m/g, "")).toContain("INFO: demo · CreateService demo-querier");
+  });
+
   it("apply runs one pass with or without --once; spec get prints what is stored; spec delete says what happens next", async () => {
     const op = await operatorHarness();
     await op.putSpec(example("demo"));
