@@ -177,7 +177,8 @@ export class LokiSim {
    * then treats it as passing).
    */
   healthCheck(task: TaskState, command: readonly string[]): boolean | undefined {
-    this.sync();
+    // Runs for every running task at every scheduler tick: it reads the task's own state only,
+    // never the rings (brought up to date when the API is asked).
     const proc = this.processOf(task);
     if (!proc) return undefined;
     const url = healthUrl(command);
