@@ -13,6 +13,7 @@ import { formatIssue } from "../resources/issues.ts";
 import { startLocalControlPlane, type LocalControlPlane, type LocalControlPlaneOptions } from "../local/control-plane.ts";
 import { checkHost } from "../local/tasks/host.ts";
 import { findLokiBinary, RealTasksUnavailable } from "../local/tasks/runner.ts";
+import { table } from "./table.ts";
 
 export type TaskMode = "simulated" | "real" | "auto";
 
@@ -56,9 +57,7 @@ export function describeDesired(stack: ResolvedStack): string[] {
     const dc = s.deploymentConfiguration!;
     return [s.serviceName!, String(s.desiredCount), `${dc.minimumHealthyPercent}/${dc.maximumPercent}`, `${td.cpu}/${td.memory}`];
   });
-  const header = ["SERVICE", "DESIRED", "MIN/MAX %", "CPU/MEMORY"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd());
+  return table(["SERVICE", "DESIRED", "MIN/MAX %", "CPU/MEMORY"], rows).trimEnd().split("\n");
 }
 
 /** Seeds a stack the way a person would (cluster, Cloud Map namespace, bucket, spec), through the AWS APIs. */

@@ -4,6 +4,7 @@
 // operator refreshed reads Stale, a stack without one Unknown. Pure.
 import type { Service } from "@aws-sdk/client-ecs";
 import { isStale, type Condition, type StackStatus } from "../controllers/status.ts";
+import { table } from "./table.ts";
 
 export interface StackSummary {
   name: string;
@@ -53,12 +54,6 @@ export function age(iso: string | undefined, now: Date): string {
   if (seconds < 7200) return `${Math.floor(seconds / 60)}m`;
   if (seconds < 172_800) return `${Math.floor(seconds / 3600)}h`;
   return `${Math.floor(seconds / 86_400)}d`;
-}
-
-/** Columns padded to their widest cell; the last one runs free. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => `${r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()}\n`).join("");
 }
 
 const MESSAGE_WIDTH = 100;
