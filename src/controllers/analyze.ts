@@ -8,7 +8,7 @@ import { canonicalService, canonicalTaskDefinition, diffCanonical, parseTaskDefi
 import type { DesiredUnit } from "../resources/render.ts";
 import { isManaged, TAGS } from "../resources/tags.ts";
 import { fieldChanges } from "./drift.ts";
-import { isReady, type LokiView } from "./loki-view.ts";
+import { answers, isReady, type LokiView } from "./loki-view.ts";
 import type { ObservedTaskDefinition, TaskSnapshot } from "./observe.ts";
 import { componentOfUnit, extraTasks, isTaskOf, isUnitOf } from "./singletons.ts";
 import type { Drift, FieldChange } from "./types.ts";
@@ -309,7 +309,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const orphanTasks = observed.running.filter((t) => t.group === `service:${name}`);
     const holdsData = component === "ingester" || component === "monolithic";
     const unflushed = holdsData
-      ? orphanTasks.filter((t) => t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING" && t.privateIp && !observed.flushed?.has(t.arn)).map((t) => ({ arn: t.arn, address: t.privateIp! }))
+      ? orphanTasks.filter(answers).filter((t) => !observed.flushed?.has(t.arn)).map((t) => ({ arn: t.arn, address: t.privateIp }))
       : [];
     orphans.push({ name, component, ...(ordinal !== undefined ? { ordinal } : {}), service, tasks: orphanTasks.length, unflushed });
     // A unit the newer generation removed is part of its rollout; any other owned leftover is drift.

@@ -22,13 +22,18 @@ export interface LokiView {
  * ready (concurrently), and the first of them that answers for the ring. The
  * distributors are asked for the ring when no ingester runs.
  */
+/** A task whose Loki can be asked: running, meant to run, with an address. */
+export function answers(t: TaskSnapshot): t is TaskSnapshot & { privateIp: string } {
+  return t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING" && t.privateIp !== undefined;
+}
+
 export async function observeLoki(loki: LokiGateway, ordinalTasks: readonly TaskSnapshot[], distributorTasks: readonly TaskSnapshot[]): Promise<LokiView> {
-  const live = (ts: readonly TaskSnapshot[]) => ts.filter((t) => t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING" && t.privateIp);
+  const live = (ts: readonly TaskSnapshot[]) => ts.filter(answers);
   const ordinals = live(ordinalTasks);
   const readiness = new Map<string, Readiness | LokiCallError>();
   await Promise.all(
     ordinals.map(async (t) => {
-      readiness.set(t.arn, await loki.ready(t.privateIp!).catch((e: unknown) => asLokiError(e, t.privateIp!)));
+      readiness.set(t.arn, await loki.ready(t.privateIp).catch((e: unknown) => asLokiError(e, t.privateIp)));
     }),
   );
   // The ring through a component that answered, ready ones first.
@@ -40,9 +45,9 @@ export async function observeLoki(loki: LokiGateway, ordinalTasks: readonly Task
   let ringError = candidates.length === 0 ? "no running ingester or distributor to ask" : undefined;
   for (const t of candidates.slice(0, 3)) {
     try {
-      return { readiness, ring: await loki.ring(t.privateIp!), ringVia: t.privateIp! };
+      return { readiness, ring: await loki.ring(t.privateIp), ringVia: t.privateIp };
     } catch (e) {
-      ringError = asLokiError(e, t.privateIp!).message;
+      ringError = asLokiError(e, t.privateIp).message;
     }
   }
   return { readiness, ...(ringError ? { ringError } : {}) };
