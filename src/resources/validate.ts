@@ -32,7 +32,8 @@ const MAX_UNIT_NAME = 63;
 
 /** Parses YAML or JSON text, then validates it. */
 export function validateText(text: string, options: ValidateOptions = {}): ValidationResult {
-  if (text.trim() === "" || /^(\s*(#.*)?\n)*\s*(#.*)?$/.test(text)) {
+  // Nothing but blank lines and comments (an empty file too).
+  if (/^(\s*(#.*)?\n)*\s*(#.*)?$/.test(text)) {
     return { ok: false, errors: [{ path: "(document)", message: "the file is empty: it should hold one LokiStack (apiVersion, kind, metadata, spec)" }], warnings: [] };
   }
   let doc: unknown;
