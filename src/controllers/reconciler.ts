@@ -408,7 +408,7 @@ export class Reconciler {
         this.opts.metrics?.drift(d.kind);
         log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, ...driftFields(d) }, `drift ${d.kind} ${d.unit}: ${describeDrift(d)}`);
       }
-      if (result.mode === "deleted" && decided.actions.length === 0 && this.nothingLeft(s, observed)) decided.actions.push(this.deleteStatus(s));
+      if (result.mode === "deleted" && decided.actions.length === 0 && this.nothingLeft(observed)) decided.actions.push(this.deleteStatus(s));
       result.deferrals = decided.deferrals;
       for (const d of decided.deferrals) log.debug({ event: "deferred", unit: d.unit, reason: d.reason }, `deferred ${d.unit}`);
       const failure = await this.act(s, result, decided.actions, writes, log);
@@ -587,9 +587,14 @@ export class Reconciler {
     return { kind: "DeleteParameter", unit: s.name, component: "status", parameter: this.statusParameter(s.name), repairs: ["Delete"] };
   }
 
-  /** A deleted stack is finished when ECS, Cloud Map and SSM hold nothing of it but its status. */
-  private nothingLeft(s: StackInput, observed: StackObservation): boolean {
-    return [...observed.services.values()].every((svc) => svc.status === "INACTIVE" || !isManaged(svc.tags)) && observed.registries.size === 0 && observed.configs.size === 0;
+  /**
+   * A deleted stack is finished when ECS, Cloud Map and SSM hold nothing of it but its status.
+   * Its tasks count too: ECS makes a service INACTIVE once its tasks are STOPPING (an ingester
+   * may still be shutting down), and may purge it from DescribeServices after that.
+   */
+  private nothingLeft(observed: StackObservation): boolean {
+    const services = [...observed.services.values()].every((svc) => svc.status === "INACTIVE" || !isManaged(svc.tags));
+    return services && observed.running.length === 0 && observed.stopping.length === 0 && observed.registries.size === 0 && observed.configs.size === 0;
   }
 
   /**

@@ -83,7 +83,9 @@ describe.skipIf(unavailable !== undefined)("ingesters under the operator, replic
     await until(() => rs.h.cp.ssm.state.parameters[`/lokistack/${rs.name}/status`] === undefined, 900, 1000);
     const pushed = await pusher.stop();
     const deletionFlush = ingesters.map((t) => flushedBeforeStop(rs, t));
-    const leftovers = Object.values(rs.h.cp.ecs.state.tasks).filter((t) => t.lastStatus !== "STOPPED" && t.family.startsWith("demo-"));
+    const leftovers = Object.values(rs.h.cp.ecs.state.tasks)
+      .filter((t) => t.lastStatus !== "STOPPED" && t.family.startsWith("demo-"))
+      .map((t) => `${t.group} ${t.lastStatus}`);
 
     // A new stack on the same bucket reads everything back.
     await rs.h.ssm.send(new PutParameterCommand({ Name: parameter, Value: seeded.replace(/replicas: \d+/, "replicas: 1"), Type: "String" }));
@@ -102,7 +104,7 @@ describe.skipIf(unavailable !== undefined)("ingesters under the operator, replic
       ring: ring.map((m) => `${m.id} ${m.state}`),
       scaleDownFlush,
       deletionFlush,
-      deletionLeftovers: leftovers.length,
+      deletionLeftovers: leftovers,
     };
     console.log(`ingesters e2e figures: ${JSON.stringify(figures, null, 2)}`);
 

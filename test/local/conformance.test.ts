@@ -169,9 +169,17 @@ describe("ECS", () => {
     expect((await rejection(create())).message).toContain("still Draining");
     expect((await rejection(ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "web", desiredCount: 2 })))).name).toBe("ServiceNotActiveException");
     expect((await ecs.send(new ListServicesCommand({ cluster: "logging" }))).serviceArns).toEqual([]);
+    // "After all tasks have transitioned to either STOPPING or STOPPED status, the service status
+    // moves from DRAINING to INACTIVE": the task is still stopping under an INACTIVE service.
+    const status = async () => (await ecs.send(new DescribeServicesCommand({ cluster: "logging", services: ["web"] }))).services![0]!.status;
+    const task = Object.values(cp.ecs.state.tasks)[0]!;
+    for (let i = 0; i < 6 && task.lastStatus !== "STOPPING"; i++) cp.step(1);
+    cp.step(1);
+    expect(await status()).toBe("INACTIVE");
+    expect(["STOPPING", "DEPROVISIONING"]).toContain(task.lastStatus);
     cp.step(6);
-    const d = await ecs.send(new DescribeServicesCommand({ cluster: "logging", services: ["web"] }));
-    expect(d.services![0]!.status).toBe("INACTIVE");
+    expect(task.lastStatus).toBe("STOPPED");
+    expect(await status()).toBe("INACTIVE");
     await create();
   });
 

@@ -79,9 +79,13 @@ describe("deleting the spec", () => {
     await op.putSpec(example("demo").replace("drift: { policy: repair }", "deletionPolicy: delete"));
     await converge(op, "demo");
     await op.deleteSpec("demo");
-    for (let i = 0; i < 20 && Object.keys(op.cp.ssm.state.parameters).length > 0; i++) {
+    // One tick a pass: ECS makes a service INACTIVE once its tasks are STOPPING, before they
+    // have stopped; the stack is only gone (its status deleted) when no task of it is left.
+    const live = () => Object.values(op.cp.ecs.state.tasks).filter((t) => t.lastStatus !== "STOPPED").map((t) => `${t.group} ${t.lastStatus}`);
+    for (let i = 0; i < 80 && Object.keys(op.cp.ssm.state.parameters).length > 0; i++) {
       await checkedPass(op);
-      op.cp.step(4);
+      if (op.cp.ssm.state.parameters["/lokistack/demo/status"] === undefined) expect(live()).toEqual([]);
+      op.cp.step(1);
       checkInvariants(op, "demo");
     }
     expect(Object.values(op.cp.ecs.state.services).map((s) => s.status).every((s) => s !== "ACTIVE")).toBe(true);

@@ -138,7 +138,10 @@ export class Scheduler {
     if (s.status === "INACTIVE") return;
     if (s.status === "DRAINING") {
       for (const t of tasks) this.ecs.stopTask(t, "ServiceSchedulerInitiated", "Service is being deleted");
-      if (tasks.length === 0) {
+      // "After all tasks have transitioned to either STOPPING or STOPPED status, the service status
+      // moves from DRAINING to INACTIVE" (DeleteService): a task may still be stopping (its
+      // stopTimeout, an ingester's flush) under an INACTIVE service.
+      if (tasks.every((t) => t.lastStatus === "STOPPING" || t.lastStatus === "DEPROVISIONING")) {
         s.status = "INACTIVE";
         s.inactiveAt = this.now();
         s.deployments = [];
