@@ -271,7 +271,7 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
         continue;
       }
       for (const t of o.unflushed) {
-        actions.push({ kind: "FlushIngester", unit: o.name, component: o.component, taskArn: t.arn, address: t.address, member: o.name, repairs });
+        actions.push({ kind: "FlushIngester", unit: o.name, component: o.component, taskArn: t.arn, address: t.address, member: o.name, ...(t.ringVia ? { ringVia: t.ringVia } : {}), repairs });
       }
       const input = { cluster: ctx.cluster, service: o.name, desiredCount: 0, ...guardedDeployment(o.component) };
       actions.push({ kind: "UpdateService", unit: o.name, component: o.component, input, fields: ["desiredCount"], repairs, changes: [{ path: "desiredCount", from: o.service.desiredCount, to: 0 }] });

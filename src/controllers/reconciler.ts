@@ -159,6 +159,8 @@ export class Reconciler {
   private readonly stoppedByOperator = new Set<string>();
   /** Tasks whose ingester flushed and left the ring when asked. */
   private readonly flushed = new Set<string>();
+  /** Tasks whose shutdown failed, with Loki's answer. */
+  private readonly flushFailed = new Map<string, string>();
   private readonly loki: LokiGateway;
   /** Validated specs of past generations, by `<stack>:<generation>` (a generation never changes). */
   private readonly generations = new Map<string, ValidationResult>();
@@ -495,8 +497,8 @@ export class Reconciler {
     const executed = await execute(actions, this.executeDeps(s.namespace, s.spec?.secure ? { keyId: s.spec.keyId } : undefined), log);
     result.done = executed.done;
     // Stops older than the last few thousand have long been reported; keep memory bounded.
-    for (const remembered of [this.stoppedByOperator, this.flushed]) {
-      for (const arn of remembered) {
+    for (const remembered of [this.stoppedByOperator, this.flushed, this.flushFailed]) {
+      for (const arn of remembered.keys()) {
         if (remembered.size <= MAX_REMEMBERED_STOPS) break;
         remembered.delete(arn);
       }
@@ -520,6 +522,7 @@ export class Reconciler {
       stoppedByOperator: this.stoppedByOperator,
       loki: this.loki,
       flushed: this.flushed,
+      flushFailed: this.flushFailed,
       onAction: (a: Action, r: "ok" | "failed") => this.opts.metrics?.action(a.kind, r),
     };
   }

@@ -236,7 +236,7 @@ export class LocalControlPlane {
       this.ecs.allocateAddress = () => runner.allocateAddress();
     }
     this.timer = setInterval(() => {
-      if (!this.paused) this.scheduler.tick();
+      if (!this.paused) this.tick();
     }, this.tickMs);
     return this.endpoint;
   }
@@ -318,7 +318,13 @@ export class LocalControlPlane {
 
   /** Runs the scheduler `ticks` times now, paused or not. */
   step(ticks = 1): void {
-    for (let i = 0; i < ticks; i++) this.scheduler.tick();
+    for (let i = 0; i < ticks; i++) this.tick();
+  }
+
+  /** One scheduler tick, after the simulated Loki processes that exit have ended their tasks. */
+  private tick(): void {
+    for (const arn of this.loki.exits()) this.kill(arn, "EssentialContainerExited");
+    this.scheduler.tick();
   }
 
   /** Stops a task the way the infrastructure would, with a realistic stopCode. */

@@ -18,7 +18,13 @@
 // - GET /ready: 200 "ready" when every module runs, else 503 with the reason.
 // - POST /ingester/shutdown: 204 after flush and leaving the ring (with
 //   terminate=false the process stays up and /ready turns 503); a second call
-//   503 "Ingester is stopping or already stopped."; an error 500.
+//   503 "Ingester is stopping or already stopped.". A shutdown that fails
+//   (the WAL or the ring's KV store) answers 500 with the error: the ingester
+//   module has failed, so the whole process exits (any failed module stops
+//   Loki), and a member that could not unregister stays behind, LEAVING.
+// - GET /ring on a process whose ingester module stopped answers
+//   {"shards": null} (Loki 3.4.6): only another component can tell whether
+//   the member left.
 // - A process stopped with SIGTERM unregisters from the ring
 //   (unregister_on_shutdown defaults to true); one that crashed leaves its
 //   member behind, which reads UNHEALTHY once its heartbeat is older than
@@ -37,7 +43,7 @@ const DEFAULT_READY_URL = `http://localhost:${LOKI_HTTP_PORT}/ready`;
 export interface LokiFault {
   /** The ingester is replaying its WAL (or otherwise not ready): /ready answers 503, the member is JOINING. */
   notReady?: boolean;
-  /** /ingester/shutdown answers this status and message instead of flushing. */
+  /** /ingester/shutdown fails with this status and message: the process exits at the next tick, its member left behind. */
   shutdownError?: { status: number; message: string };
   /** Nothing answers: connections are dropped. */
   unreachable?: boolean;
@@ -74,6 +80,8 @@ interface LokiProcess {
   ingesterRunning: boolean;
   /** The task stopped and the ring was told (or not, when it crashed). */
   gone: boolean;
+  /** A module failed: the process exits (the control plane stops the task at its next tick). */
+  failed?: "exiting" | "exited";
 }
 
 export interface LokiSimDeps {
@@ -118,6 +126,17 @@ export class LokiSim {
 
   constructor(private readonly deps: LokiSimDeps) {}
 
+  /** Tasks whose Loki process exits now (a failed module): each is named once. */
+  exits(): string[] {
+    const out: string[] = [];
+    for (const proc of this.processes.values()) {
+      if (proc.failed !== "exiting") continue;
+      proc.failed = "exited";
+      out.push(proc.taskArn);
+    }
+    return out;
+  }
+
   /** Marks a task's Loki as crashed: when the task stops, its ring member stays behind (SIGKILL, OOM). */
   crash(taskArn: string): void {
     this.crashed.add(taskArn);
@@ -160,7 +179,14 @@ export class LokiSim {
         if (method !== "POST" && method !== "GET") return send(405, "method not allowed\n"), true;
         if (!proc.ingesterRunning) return send(503, "Ingester is stopping or already stopped."), true;
         const fault = this.faultOf(proc).shutdownError;
-        if (fault) return send(fault.status, fault.message), true;
+        if (fault) {
+          proc.ingesterRunning = false;
+          proc.failed = "exiting";
+          this.crashed.add(task.arn);
+          const member = this.rings.get(proc.ring)?.get(proc.instanceId);
+          if (member) member.state = "LEAVING";
+          return send(fault.status, fault.message), true;
+        }
         proc.ingesterRunning = false;
         this.rings.get(proc.ring)?.delete(proc.instanceId);
         this.flushes.push({ taskArn: task.arn, instanceId: proc.instanceId, at: this.deps.now(), desiredStatus: task.desiredStatus });
@@ -200,8 +226,9 @@ export class LokiSim {
     return undefined;
   }
 
-  private ringView(proc: LokiProcess): { shards: unknown[]; now: string } {
+  private ringView(proc: LokiProcess): { shards: unknown[] | null; now: string } {
     const now = this.deps.now();
+    if (INGESTER_TARGETS.has(proc.target) && !proc.ingesterRunning) return { shards: null, now: new Date(now * 1000).toISOString() };
     const entries = [...(this.rings.get(proc.ring)?.values() ?? [])].sort((a, b) => a.id.localeCompare(b.id));
     return {
       shards: entries.map((e) => ({

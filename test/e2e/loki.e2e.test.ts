@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { RunTaskCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
+import { LokiGateway } from "../../src/loki/gateway.ts";
 import { LinePusher } from "../../src/runtime/pusher.ts";
 import { until } from "../helpers/daemon.ts";
 import { example } from "../helpers/operator.ts";
@@ -165,5 +166,18 @@ describe.skipIf(unavailable !== undefined)("a real Loki under the operator", () 
     console.log(JSON.stringify(report.at(-1), null, 2));
     expect(verified.lost).toEqual([]);
     expect(Object.keys(table.compactorOverlaps()).filter((phase) => phase !== "rogue")).toEqual([]);
+
+    // What FlushIngester reads from a real Loki, through the operator's gateway: one shutdown per
+    // process, every later call 503, and the task's own ring empty once its ingester stopped
+    // (shards null), so that ring cannot tell whether the member left; the process stays up.
+    await rs.op.daemon.stop();
+    const [task] = tasksOf(rs, unit).filter((t) => t.lastStatus === "RUNNING");
+    const gateway = new LokiGateway();
+    expect((await gateway.ring(task!.privateIp!)).map((m) => m.id)).toEqual([unit]);
+    expect(await gateway.shutdown(task!.privateIp!)).toBe("flushed");
+    expect(await gateway.shutdown(task!.privateIp!)).toBe("stopping");
+    expect(await gateway.ring(task!.privateIp!)).toEqual([]);
+    expect(await gateway.ready(task!.privateIp!)).toMatchObject({ ready: false });
+    expect(task!.lastStatus).toBe("RUNNING");
   });
 });

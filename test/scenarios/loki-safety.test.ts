@@ -22,12 +22,12 @@ function virtualClock() {
 }
 
 describe("an ingester flushes before its ordinal goes away", () => {
-  it("a flush that fails keeps the ordinal and degrades the stack; once it succeeds, the ordinal is flushed, then scaled to 0 and deleted", async () => {
+  it("an ingester that cannot be reached keeps its ordinal and degrades the stack; once the flush succeeds, the ordinal is flushed, then scaled to 0 and deleted", async () => {
     const op = await operatorHarness();
     await op.putSpec(FOUR);
     await converge(op, "prod-logs", 80);
     const [leaving] = live(op, "prod-logs-ingester-3");
-    op.cp.loki.faults.set("prod-logs-ingester-3", { shutdownError: { status: 500, message: "flushing chunks: context deadline exceeded" } });
+    op.cp.loki.faults.set("prod-logs-ingester-3", { unreachable: true });
     await op.putSpec(example("small"));
 
     for (let i = 0; i < 4; i++) {
@@ -42,7 +42,7 @@ describe("an ingester flushes before its ordinal goes away", () => {
     expect(condition(await status(op, "prod-logs"), "Degraded")).toMatchObject({
       status: "True",
       reason: "IngesterFlushFailed",
-      message: expect.stringMatching(/prod-logs-ingester-3: flush at http:\/\/[\d.]+:3100\/ingester\/shutdown.*HTTP 500: flushing chunks: context deadline exceeded; the ordinal stays until its ingester has flushed/),
+      message: expect.stringMatching(/prod-logs-ingester-3: POST http:\/\/[\d.]+:3100\/ingester\/shutdown.*; the ordinal stays until its ingester has flushed\. .*TCP 3100/),
     });
     expect(op.logs.filter((l) => l.event === "degraded" && l.reason === "IngesterFlushFailed")).toHaveLength(1);
 
@@ -59,18 +59,39 @@ describe("an ingester flushes before its ordinal goes away", () => {
     expect(condition(await status(op, "prod-logs"), "Degraded")?.status).toBe("False");
   });
 
-  it("an ingester that cannot be reached is not removed either, and status says what to open", async () => {
-    const op = await operatorHarness();
+  it("a shutdown Loki fails keeps the ordinal while its task runs: the 503 of every later call is no flush, to this operator or a restarted one", async () => {
+    const { clock, cpNow, now } = virtualClock();
+    const op = await operatorHarness({ cpNow, now });
     await op.putSpec(FOUR);
     await converge(op, "prod-logs", 80);
-    op.cp.loki.faults.set("prod-logs-ingester-3", { unreachable: true });
+    const [leaving] = live(op, "prod-logs-ingester-3");
+    // Loki's stopping returns the ring's error: the member stays, the ingester module has failed.
+    op.cp.loki.faults.set(leaving!.arn, { shutdownError: { status: 500, message: "failed to unregister from the KV store, ring: ingester: context deadline exceeded" } });
     await op.putSpec(example("small"));
-    for (let i = 0; i < 3; i++) {
-      await checkedPass(op);
-      op.cp.step(4);
-    }
-    expect(op.cp.ecs.state.services["logging/prod-logs-ingester-3"]!.desiredCount).toBe(1);
-    expect(condition(await status(op, "prod-logs"), "Degraded")).toMatchObject({ status: "True", reason: "IngesterFlushFailed", message: expect.stringContaining("TCP 3100") });
+    const untouched = (r: Awaited<ReturnType<typeof checkedPass>>) => expect(ecsWrites(r.writes).filter((w) => w.target.endsWith("ingester-3"))).toEqual([]);
+
+    const failed = await checkedPass(op);
+    untouched(failed);
+    expect(failed.results[0]!.outcome).toMatchObject({ kind: "degraded", reason: "IngesterFlushFailed", message: expect.stringContaining("HTTP 500: failed to unregister from the KV store") });
+    // Before Loki has exited, the same task answers 503 and its own ring is empty (shards null).
+    const again = await checkedPass(op);
+    untouched(again);
+    expect(again.results[0]!.outcome).toMatchObject({ kind: "degraded", reason: "IngesterFlushFailed", message: expect.stringContaining("Loki takes no second shutdown") });
+    // A restarted operator does not know about the 500: another ingester's ring still has the member.
+    op.restart();
+    const restarted = await checkedPass(op);
+    untouched(restarted);
+    expect(restarted.results[0]!.deferrals).toContainEqual({ unit: "prod-logs-ingester-3", reason: "prod-logs-ingester-3 is flushing and leaving the ring; scaled down once it has left" });
+    expect((await ring(op)).map((m) => `${m.id} ${m.state}`)).toContain("prod-logs-ingester-3 LEAVING");
+
+    // Loki exits (a failed module stops the process): the task is gone, so the ordinal goes, and
+    // the member it could not unregister is forgotten once its heartbeat is stale.
+    op.cp.step(1);
+    expect(leaving).toMatchObject({ desiredStatus: "STOPPED", stopCode: "EssentialContainerExited" });
+    await passUntil(op, "prod-logs", () => op.cp.ecs.state.services["logging/prod-logs-ingester-3"]?.status !== "ACTIVE", 40);
+    clock.seconds += 90;
+    await passUntil(op, "prod-logs", (rs) => rs[0]!.done.some((a) => a.kind === "ForgetRingMember"), 3);
+    expect((await ring(op)).map((m) => m.id)).toEqual(["prod-logs-ingester-0", "prod-logs-ingester-1", "prod-logs-ingester-2"]);
   });
 
   it("deleting a stack flushes every ingester ordinal, highest first, each before it is scaled to 0", async () => {
