@@ -32,7 +32,7 @@ function threeIngesters(edit: (u: UnitAnalysis) => UnitAnalysis): StackAnalysis 
       ready: true,
     });
   });
-  return { units, orphans: [], leftoverRegistries: [], leftoverConfigs: [], ghosts: [], drifts: [] };
+  return { units, orphans: [], leftoverRegistries: [], leftoverConfigs: [], strayTasks: [], ghosts: [], drifts: [] };
 }
 
 describe("ingester ordinals", () => {

@@ -10,7 +10,7 @@ import { isManaged, TAGS } from "../resources/tags.ts";
 import { fieldChanges } from "./drift.ts";
 import { answers, isReady, type LokiView } from "./loki-view.ts";
 import type { ObservedTaskDefinition, TaskSnapshot } from "./observe.ts";
-import { componentOfUnit, extraTasks, isTaskOf, isUnitOf, unitOfTask } from "./singletons.ts";
+import { componentOfUnit, extraTasks, isTaskOf, isUnitOf, serviceOfTask, unitOfTask } from "./singletons.ts";
 import type { Drift, FieldChange } from "./types.ts";
 
 /** A desired unit's canonical task definition and its JSON, computed once per render (units are reused across reconciles). */
@@ -136,6 +136,8 @@ export interface StackAnalysis {
   leftoverRegistries: (Leftover & { arn: string })[];
   /** Config parameters of units no longer desired. */
   leftoverConfigs: (Leftover & { parameter: string })[];
+  /** The stack's own tasks that no service started (RunTask), of units no longer desired: no service stops them. */
+  strayTasks: { unit: string; component: string; taskArn: string }[];
   ghosts: RingGhost[];
   drifts: Drift[];
 }
@@ -345,11 +347,14 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     if (desiredParameters.has(parameter) || !isUnitOf(stack, unit)) continue;
     leftoverConfigs.push({ unit, component: componentOfUnit(stack, unit).component, parameter, serviceGone: gone(unit) });
   }
+  const strayTasks = observed.running
+    .filter((t) => serviceOfTask(t) === undefined && !desiredNames.has(unitOfTask(t)))
+    .map((t) => ({ unit: unitOfTask(t), component: componentOfUnit(stack, unitOfTask(t)).component, taskArn: t.arn }));
   const ghosts = observed.loki?.ring ? ringDrifts(stack, analyses, orphans, observed, drifts) : [];
   // Differences a newer generation explains are its rollout: the unit is updating, not drifted.
   const byName = new Map(units.map((u) => [u.unit.name, u]));
   const drift = drifts.filter((d) => !(updating.has(d.unit) && explainedByGeneration(d, baseline!.get(d.unit)!, byName.get(d.unit)!)));
-  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, ghosts, drifts: drift };
+  return { units: analyses, orphans, leftoverRegistries, leftoverConfigs, strayTasks, ghosts, drifts: drift };
 }
 
 /** Why an ordinal's running tasks are not ready, from their own GET /ready; undefined when all are. */

@@ -291,6 +291,9 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     for (const c of analysis.leftoverConfigs) {
       if (c.serviceGone) actions.push({ kind: "DeleteParameter", unit: c.unit, component: c.component, parameter: c.parameter, repairs: ["Delete"] });
     }
+    for (const t of analysis.strayTasks) {
+      actions.push({ kind: "StopTask", ...t, cluster: ctx.cluster, reason: `lokistack: ${t.unit} is no longer part of the stack`, repairs: ["Delete"] });
+    }
   }
   for (const g of analysis.ghosts) {
     actions.push({ kind: "ForgetRingMember", unit: g.member, component: "ingester", member: g.member, via: g.via, repairs: ["RingMemberNotDesired"] });

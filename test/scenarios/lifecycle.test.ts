@@ -1,6 +1,7 @@
 // Policies, invalid specs, deletion, ingester ordinals, secrets and throttling.
-import { DeleteServiceCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
+import { DeleteServiceCommand, RunTaskCommand, UpdateServiceCommand } from "@aws-sdk/client-ecs";
 import { describe, expect, it } from "vitest";
+import { network } from "../helpers/local.ts";
 import { checkedPass, checkInvariants, condition, converge, convergedDemo, convergedExample, ecsWrites, example, operatorHarness, status } from "../helpers/operator.ts";
 
 
@@ -92,6 +93,26 @@ describe("deleting the spec", () => {
     expect(Object.keys(op.cp.ssm.state.parameters)).toEqual([]);
     expect(Object.values(op.cp.discovery.state.services)).toEqual([]);
     expect(op.logs).toContainEqual(expect.objectContaining({ event: "stack.deleted", deletionPolicy: "delete" }));
+  });
+
+  it("deletionPolicy delete stops the stack's tasks that no service started, and the status waits for them", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo").replace("drift: { policy: repair }", "deletionPolicy: delete"));
+    await converge(op, "demo");
+    const run = await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "demo-querier", launchType: "FARGATE", networkConfiguration: network, startedBy: "someone-debugging" }));
+    const stray = op.cp.ecs.state.tasks[run.tasks![0]!.taskArn!]!;
+    op.cp.step(3);
+    await op.deleteSpec("demo");
+    const stops: string[] = [];
+    for (let i = 0; i < 60 && op.cp.ssm.state.parameters["/lokistack/demo/status"]; i++) {
+      const r = await checkedPass(op);
+      stops.push(...ecsWrites(r.writes).filter((w) => w.action === "StopTask").map((w) => w.target));
+      if (!op.cp.ssm.state.parameters["/lokistack/demo/status"]) expect(stray.lastStatus).toBe("STOPPED");
+      op.cp.step(1);
+    }
+    expect(stops).toEqual([stray.arn]);
+    expect(stray).toMatchObject({ lastStatus: "STOPPED", stoppedReason: "lokistack: demo-querier is no longer part of the stack" });
+    expect(op.cp.ssm.state.parameters["/lokistack/demo/status"]).toBeUndefined();
   });
 });
 
