@@ -48,12 +48,13 @@ export class EcsGateway {
   }
 
   /** Every task ARN the cluster has with desiredStatus RUNNING, all pages (100 per page). */
-  async listRunningTaskArns(cluster: string): Promise<string[]> {
+  /** Tasks ECS means to run (RUNNING), or has been told to stop (STOPPED: stopping, or stopped within the last hour or so). */
+  async listTaskArns(cluster: string, desiredStatus: "RUNNING" | "STOPPED" = "RUNNING"): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
       const page = await awsCall("ecs", "ListTasks", () =>
-        this.client.send(new ListTasksCommand({ cluster, desiredStatus: "RUNNING", maxResults: 100, nextToken })),
+        this.client.send(new ListTasksCommand({ cluster, desiredStatus, maxResults: 100, nextToken })),
       );
       arns.push(...(page.taskArns ?? []));
       nextToken = page.nextToken;

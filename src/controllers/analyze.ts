@@ -111,7 +111,7 @@ export interface OrphanAnalysis {
   /** Running or pending tasks left. */
   tasks: number;
   /** Running tasks whose ingester holds data and has not flushed yet (ingester ordinals, monolithic). */
-  unflushed: { arn: string; address: string; ringVia?: string }[];
+  unflushed: { arn: string; address: string }[];
 }
 
 /** A ring member to forget: not desired, no task of the stack behind it, heartbeat stale. */
@@ -304,11 +304,6 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
 
   const desiredNames = new Set(units.map((u) => u.unit.name));
   const orphans: OrphanAnalysis[] = [];
-  // Where to read the ring when a flush answers 503: the component that answered this reconcile,
-  // else another live ingester or distributor (a deleted stack has no desired one), never the
-  // flushed task itself, whose own ring is empty once its ingester module stopped.
-  const ringReaders = [observed.loki?.ringVia, ...["ingester", "distributor"].flatMap((c) => observed.running.filter((t) => answers(t) && componentOfUnit(stack, unitOfTask(t)).component === c).map((t) => t.privateIp))];
-  const ringViaFor = (address: string) => ringReaders.find((a) => a !== undefined && a !== address);
   for (const [name, service] of observed.services) {
     if (desiredNames.has(name) || !isUnitOf(stack, name) || service.status !== "ACTIVE") continue;
     if (!isManaged(service.tags) || service.tags?.find((t) => t.key === TAGS.stack)?.value !== stack) continue;
@@ -316,13 +311,7 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     const orphanTasks = observed.running.filter((t) => t.group === `service:${name}`);
     const holdsData = component === "ingester" || component === "monolithic";
     const unflushed = holdsData
-      ? orphanTasks
-          .filter(answers)
-          .filter((t) => !observed.flushed?.has(t.arn))
-          .map((t) => {
-            const ringVia = ringViaFor(t.privateIp);
-            return { arn: t.arn, address: t.privateIp, ...(ringVia ? { ringVia } : {}) };
-          })
+      ? orphanTasks.filter(answers).filter((t) => !observed.flushed?.has(t.arn)).map((t) => ({ arn: t.arn, address: t.privateIp }))
       : [];
     orphans.push({ name, component, ...(ordinal !== undefined ? { ordinal } : {}), service, tasks: orphanTasks.length, unflushed });
     // A unit the newer generation removed is part of its rollout; any other owned leftover is drift.

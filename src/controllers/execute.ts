@@ -36,8 +36,6 @@ export interface ExecuteDeps {
   loki: LokiGateway;
   /** Tasks whose ingester flushed and left the ring: never asked twice. */
   flushed: Set<string>;
-  /** Tasks whose shutdown Loki answered with an error, and its message: Loki takes one shutdown per process. */
-  flushFailed: Map<string, string>;
   /**
    * The stack's spec is a SecureString: its config parameters (the rendered Loki
    * config, which carries spec values) are written as SecureString too. The task
@@ -204,20 +202,16 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
       }
       case "FlushIngester": {
         // Synchronous: Loki answers once the chunks are written and the member has left the ring.
-        const answer = await deps.loki.shutdown(action.address).catch((e: unknown) => {
-          if (e instanceof LokiCallError && e.status !== undefined) deps.flushFailed.set(action.taskArn, e.message);
-          throw e;
-        });
-        if (answer === "stopping") {
-          // Loki takes one shutdown per process; every later call answers 503. After one that
-          // failed, its ingester module has stopped without a clean exit, and Loki exits with it.
-          const failed = deps.flushFailed.get(action.taskArn);
-          if (failed) throw new LokiCallError(action.address, 503, `${failed}; Loki takes no second shutdown: its ingester has failed and the process exits, and the ordinal goes once its task has stopped (what it did not flush is only in its WAL)`);
-          // An earlier call (one that timed out here, or an operator's before a restart) is under
-          // way or done: flushed once the member has left the ring. Another component says so;
-          // the task's own ring is empty once its ingester module stopped (Loki 3.4: shards null).
-          const ring = await deps.loki.ring(action.ringVia ?? action.address);
-          if (ring.some((m) => m.id === action.member)) throw new FlushInProgress(`${action.member} is flushing and leaving the ring; scaled down once it has left`);
+        if ((await deps.loki.shutdown(action.address)) === "stopping") {
+          // Loki takes one shutdown per process; every later call answers 503. An earlier call
+          // (one that timed out here, an operator's before a restart) is still under way, or ended:
+          // cleanly (Terminated) or not (Failed: the whole process exits). The task's own ring
+          // cannot tell these apart: it is empty once the ingester module stopped.
+          const state = await deps.loki.moduleState(action.address, "ingester");
+          if (state === "Stopping") throw new FlushInProgress(`${action.member} is flushing and leaving the ring; scaled down once it has stopped`);
+          if (state !== "Terminated") {
+            throw new LokiCallError(action.address, 503, `${action.member}: Loki takes no second shutdown and its ingester module is ${state ?? "absent"}, not Terminated: an earlier shutdown failed and the process exits; the ordinal goes once its task has stopped (what it did not flush is only in its WAL)`);
+          }
         }
         deps.flushed.add(action.taskArn);
         return;

@@ -134,8 +134,13 @@ export class Observer {
 
   private async refreshTasks(cluster: string, s: ClusterState, started: number): Promise<void> {
     let listed: string[];
+    // The first read also asks for the tasks told to stop: one still stopping holds its slot (an
+    // ordinal's, the compactor's) although its service may already be INACTIVE, and an operator
+    // that has just started has not seen it leave the running list.
+    let toldToStop: string[] = [];
     try {
-      listed = await this.ecs.listRunningTaskArns(cluster);
+      listed = await this.ecs.listTaskArns(cluster);
+      if (s.tasksAt === -Infinity) toldToStop = await this.ecs.listTaskArns(cluster, "STOPPED");
     } catch (e) {
       s.failure = { value: e, at: started };
       throw e;
@@ -146,7 +151,8 @@ export class Observer {
       const known = this.tasks.get(a);
       return !known || (this.watched(known) && !this.settled(known));
     });
-    const toDescribe = [...new Set([...unsettled, ...gone, ...s.stopping])];
+    const toDescribe = [...new Set([...unsettled, ...gone, ...s.stopping, ...toldToStop])];
+    const stillStopping = new Set(toldToStop);
     const described = toDescribe.length > 0 ? await this.ecs.describeTasks(cluster, toDescribe) : [];
     // A newer read finished first: this one's answer is older than what is known.
     if (started < s.tasksAt) return;
@@ -155,6 +161,11 @@ export class Observer {
       if (!t.taskArn) continue;
       seen.add(t.taskArn);
       const snapshot = snapshotOf(t);
+      if (stillStopping.has(t.taskArn) && !current.has(t.taskArn)) {
+        // Found by the first read's STOPPED listing: followed until it has stopped, if it matters.
+        if (snapshot.lastStatus === "STOPPED" || !this.watched(snapshot)) continue;
+        s.stopping.add(t.taskArn);
+      }
       // A stop the operator asked for stands, even when a read that began before it says RUNNING.
       this.tasks.set(t.taskArn, this.stoppedHere.has(t.taskArn) ? { ...snapshot, desiredStatus: "STOPPED" } : snapshot);
     }

@@ -159,8 +159,6 @@ export class Reconciler {
   private readonly stoppedByOperator = new Set<string>();
   /** Tasks whose ingester flushed and left the ring when asked. */
   private readonly flushed = new Set<string>();
-  /** Tasks whose shutdown failed, with Loki's answer. */
-  private readonly flushFailed = new Map<string, string>();
   private readonly loki: LokiGateway;
   /** Validated specs of past generations, by `<stack>:<generation>` (a generation never changes). */
   private readonly generations = new Map<string, ValidationResult>();
@@ -278,8 +276,7 @@ export class Reconciler {
     for (const [unit, { stack, tasks }] of byUnit) {
       if (tasks.length < 2) continue;
       const service = this.observer.service(cluster, unit);
-      const owned: TaskSnapshot[] = [];
-      for (const t of tasks) if (await this.ownedTask(stack, cluster, t)) owned.push(t);
+      const owned = await this.ownedTasks(stack, cluster, tasks);
       const found = extraTasks(unit, owned, service?.deployments?.find((d) => d.status === "PRIMARY")?.id);
       if (!found) continue;
       const log = this.opts.logger.child({ stack, component: "guard" });
@@ -310,6 +307,12 @@ export class Reconciler {
    * on the stack's store). Without a known service, the revision's own tags
    * decide. The guard and the full reconcile use this one rule.
    */
+  private async ownedTasks(stack: string, cluster: string, tasks: readonly TaskSnapshot[]): Promise<TaskSnapshot[]> {
+    const owned: TaskSnapshot[] = [];
+    for (const t of tasks) if (await this.ownedTask(stack, cluster, t)) owned.push(t);
+    return owned;
+  }
+
   private async ownedTask(stack: string, cluster: string, t: TaskSnapshot): Promise<boolean> {
     const ours = (tags: { key?: string; value?: string }[] | undefined) => isManaged(tags) && tags?.find((x) => x.key === TAGS.stack)?.value === stack;
     const unit = unitOfTask(t);
@@ -405,12 +408,16 @@ export class Reconciler {
       this.guarded.delete(name);
       result.creating = analysis.units.filter((u) => u.creating).map((u) => u.desired.unit.name);
       result.updating = analysis.units.filter((u) => u.updating && (!u.ready || !u.taskDefinitionCurrent || !u.configCurrent || u.serviceDiffs.length > 0)).map((u) => u.desired.unit.name);
-      const decided = plan(analysis, { cluster: s.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true });
+      const decided = plan(analysis, { cluster: s.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true, deleting: result.mode === "deleted" });
       for (const d of analysis.drifts) {
         this.opts.metrics?.drift(d.kind);
         log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, ...driftFields(d) }, `drift ${d.kind} ${d.unit}: ${describeDrift(d)}`);
       }
-      if (result.mode === "deleted" && decided.actions.length === 0 && this.nothingLeft(observed)) decided.actions.push(this.deleteStatus(s));
+      if (result.mode === "deleted" && decided.actions.length === 0) {
+        const tasks = [...observed.running, ...observed.stopping];
+        if (tasks.length > 0) decided.deferrals.push({ unit: s.name, reason: `the status is deleted once the stack's last tasks have stopped: ${tasks.map((t) => `${unitOfTask(t)} ${t.lastStatus}`).join(", ")}` });
+        else if (this.nothingLeft(observed)) decided.actions.push(this.deleteStatus(s));
+      }
       result.deferrals = decided.deferrals;
       for (const d of decided.deferrals) log.debug({ event: "deferred", unit: d.unit, reason: d.reason }, `deferred ${d.unit}`);
       const failure = await this.act(s, result, decided.actions, writes, log);
@@ -497,8 +504,8 @@ export class Reconciler {
     const executed = await execute(actions, this.executeDeps(s.namespace, s.spec?.secure ? { keyId: s.spec.keyId } : undefined), log);
     result.done = executed.done;
     // Stops older than the last few thousand have long been reported; keep memory bounded.
-    for (const remembered of [this.stoppedByOperator, this.flushed, this.flushFailed]) {
-      for (const arn of remembered.keys()) {
+    for (const remembered of [this.stoppedByOperator, this.flushed]) {
+      for (const arn of remembered) {
         if (remembered.size <= MAX_REMEMBERED_STOPS) break;
         remembered.delete(arn);
       }
@@ -522,7 +529,6 @@ export class Reconciler {
       stoppedByOperator: this.stoppedByOperator,
       loki: this.loki,
       flushed: this.flushed,
-      flushFailed: this.flushFailed,
       onAction: (a: Action, r: "ok" | "failed") => this.opts.metrics?.action(a.kind, r),
     };
   }
@@ -591,13 +597,12 @@ export class Reconciler {
   }
 
   /**
-   * A deleted stack is finished when ECS, Cloud Map and SSM hold nothing of it but its status.
-   * Its tasks count too: ECS makes a service INACTIVE once its tasks are STOPPING (an ingester
-   * may still be shutting down), and may purge it from DescribeServices after that.
+   * A deleted stack is finished when ECS, Cloud Map and SSM hold nothing of it but its status,
+   * and none of its tasks runs or is stopping (the caller checks): ECS makes a service INACTIVE
+   * once its tasks are STOPPING (an ingester may still be shutting down).
    */
   private nothingLeft(observed: StackObservation): boolean {
-    const services = [...observed.services.values()].every((svc) => svc.status === "INACTIVE" || !isManaged(svc.tags));
-    return services && observed.running.length === 0 && observed.stopping.length === 0 && observed.registries.size === 0 && observed.configs.size === 0;
+    return [...observed.services.values()].every((svc) => svc.status === "INACTIVE" || !isManaged(svc.tags)) && observed.registries.size === 0 && observed.configs.size === 0;
   }
 
   /**
@@ -688,15 +693,14 @@ export class Reconciler {
     const memory = this.memoryOf(s.name);
     const { stops, last } = this.observer.stopsSince(cluster, memory.lastStop);
     memory.lastStop = last;
-    const running: TaskSnapshot[] = [];
-    for (const t of this.observer.running(cluster)) if (mine(t) && (await this.ownedTask(s.name, cluster, t))) running.push(t);
+    const running = await this.ownedTasks(s.name, cluster, this.observer.running(cluster).filter(mine));
     return {
       services,
       taskDefinitions,
       matchingTaskDefinitions,
       running,
       stopped: stops.filter(mine),
-      stopping: this.observer.stopping(cluster).filter(mine),
+      stopping: await this.ownedTasks(s.name, cluster, this.observer.stopping(cluster).filter(mine)),
       stoppedByOperator: this.stoppedByOperator,
       flushed: this.flushed,
       now: this.now().getTime(),

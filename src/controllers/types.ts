@@ -61,7 +61,7 @@ export type Action =
   | (ActionBase & { kind: "DeleteDiscoveryService"; name: string; arn: string })
   | (ActionBase & { kind: "DeleteParameter"; parameter: string })
   /** Loki, not AWS: ask an ingester to flush its chunks and leave the ring, before its ordinal goes away. */
-  | (ActionBase & { kind: "FlushIngester"; taskArn: string; address: string; member: string; /** Another live component to read the ring through. */ ringVia?: string })
+  | (ActionBase & { kind: "FlushIngester"; taskArn: string; address: string; member: string })
   /** Loki, not AWS: remove a ghost member from the ring, through a live component. */
   | (ActionBase & { kind: "ForgetRingMember"; member: string; via: string });
 

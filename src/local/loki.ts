@@ -23,8 +23,9 @@
 //   module has failed, so the whole process exits (any failed module stops
 //   Loki), and a member that could not unregister stays behind, LEAVING.
 // - GET /ring on a process whose ingester module stopped answers
-//   {"shards": null} (Loki 3.4.6): only another component can tell whether
-//   the member left.
+//   {"shards": null} (Loki 3.4.6); GET /services lists each module as
+//   `name => State`: the ingester reads Terminated after a clean shutdown,
+//   Failed after one that failed.
 // - A process stopped with SIGTERM unregisters from the ring
 //   (unregister_on_shutdown defaults to true); one that crashed leaves its
 //   member behind, which reads UNHEALTHY once its heartbeat is older than
@@ -161,6 +162,11 @@ export class LokiSim {
       case "/ready": {
         const why = this.notReady(task, proc);
         return send(why ? 503 : 200, why ?? "ready\n"), true;
+      }
+      case "/services": {
+        const ingester = proc.ingesterRunning ? "Running" : proc.failed ? "Failed" : "Terminated";
+        const modules = INGESTER_TARGETS.has(proc.target) ? { server: "Running", "memberlist-kv": "Running", ring: "Running", ingester } : { server: "Running", [proc.target]: "Running" };
+        return send(200, Object.entries(modules).map(([m, s]) => `${m} => ${s}\n`).join("")), true;
       }
       case "/loki/api/v1/status/buildinfo":
         return send(200, JSON.stringify({ version: "simulated", revision: "", branch: "", goVersion: "" }), { "content-type": "application/json" }), true;

@@ -12,7 +12,11 @@
 // - POST /ingester/shutdown?flush=true&delete_ring_tokens=true&terminate=false
 //   is synchronous: it answers 204 once the ingester has left the ring and
 //   flushed, with the process still up; a second call answers 503 ("Ingester is
-//   stopping or already stopped"), and any failure 500 with the error.
+//   stopping or already stopped"), and any failure 500 with the error (the
+//   ingester module then has failed, and with it the whole process exits).
+// - GET /services lists each module as `name => State` (dskit: New, Starting,
+//   Running, Stopping, Terminated, Failed): after a clean shutdown the
+//   ingester reads Terminated. The task's own /ring answers shards null by then.
 // An optional HTTP proxy carries the requests when the operator cannot reach
 // the tasks directly (the local control plane answers for simulated tasks).
 import { request, type IncomingMessage } from "node:http";
@@ -104,7 +108,7 @@ export class LokiGateway {
   /**
    * Flush and leave the ring, keeping the process up. "flushed" when this call
    * did it; "stopping" when the ingester was already stopping or stopped (a call
-   * before this one, or a shutdown in progress): the caller then looks at the ring.
+   * before this one, or a shutdown in progress): the caller then asks its state.
    */
   async shutdown(address: string): Promise<"flushed" | "stopping"> {
     const path = "/ingester/shutdown?flush=true&delete_ring_tokens=true&terminate=false";
@@ -113,6 +117,18 @@ export class LokiGateway {
     if (a.status === 204 || a.status === 200) return "flushed";
     if (a.status === 503) return "stopping";
     throw new LokiCallError(url, a.status, `flush at ${url}: HTTP ${a.status}: ${a.body.trim().slice(0, 300) || "no message"}`);
+  }
+
+  /** The state of a module of the task's Loki (`GET /services`), or undefined when it runs no such module. */
+  async moduleState(address: string, module: string): Promise<string | undefined> {
+    const url = this.url(address, "/services");
+    const a = await this.call("GET", address, "/services");
+    if (a.status !== 200) throw new LokiCallError(url, a.status, `GET ${url}: HTTP ${a.status}: ${a.body.trim().slice(0, 200)}`);
+    for (const line of a.body.split("\n")) {
+      const [name, state] = line.split(" => ").map((x) => x.trim());
+      if (name === module) return state;
+    }
+    return undefined;
   }
 
   private url(address: string, path: string): string {

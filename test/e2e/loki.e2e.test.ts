@@ -168,8 +168,8 @@ describe.skipIf(unavailable !== undefined)("a real Loki under the operator", () 
     expect(Object.keys(table.compactorOverlaps()).filter((phase) => phase !== "rogue")).toEqual([]);
 
     // What FlushIngester reads from a real Loki, through the operator's gateway: one shutdown per
-    // process, every later call 503, and the task's own ring empty once its ingester stopped
-    // (shards null), so that ring cannot tell whether the member left; the process stays up.
+    // process, every later call 503, the task's own ring empty once its ingester stopped (shards
+    // null), so only the module's state tells a clean shutdown; the process stays up.
     await rs.op.daemon.stop();
     const [task] = tasksOf(rs, unit).filter((t) => t.lastStatus === "RUNNING");
     const gateway = new LokiGateway();
@@ -177,6 +177,7 @@ describe.skipIf(unavailable !== undefined)("a real Loki under the operator", () 
     expect(await gateway.shutdown(task!.privateIp!)).toBe("flushed");
     expect(await gateway.shutdown(task!.privateIp!)).toBe("stopping");
     expect(await gateway.ring(task!.privateIp!)).toEqual([]);
+    expect(await gateway.moduleState(task!.privateIp!, "ingester")).toBe("Terminated");
     expect(await gateway.ready(task!.privateIp!)).toMatchObject({ ready: false });
     expect(task!.lastStatus).toBe("RUNNING");
   });

@@ -174,13 +174,16 @@ describe("ECS", () => {
     const status = async () => (await ecs.send(new DescribeServicesCommand({ cluster: "logging", services: ["web"] }))).services![0]!.status;
     const task = Object.values(cp.ecs.state.tasks)[0]!;
     for (let i = 0; i < 6 && task.lastStatus !== "STOPPING"; i++) cp.step(1);
-    cp.step(1);
+    expect(task.lastStatus).toBe("STOPPING");
     expect(await status()).toBe("INACTIVE");
-    expect(["STOPPING", "DEPROVISIONING"]).toContain(task.lastStatus);
+    // Created again under the name, it is another service: the old one's stopping task is not its,
+    // and does not hold back the new one's first task, even at maximumPercent 100.
+    await ecs.send(new CreateServiceCommand({ cluster: "logging", serviceName: "web", taskDefinition: "app", desiredCount: 1, launchType: "FARGATE", networkConfiguration: network, deploymentConfiguration: { minimumHealthyPercent: 0, maximumPercent: 100 } }));
+    cp.step(1);
+    const live = Object.values(cp.ecs.state.tasks).filter((t) => t.lastStatus !== "STOPPED");
+    expect(live.map((t) => (t === task ? `old ${t.lastStatus}` : `new ${t.lastStatus}`))).toEqual(["old DEPROVISIONING", "new PROVISIONING"]);
     cp.step(6);
     expect(task.lastStatus).toBe("STOPPED");
-    expect(await status()).toBe("INACTIVE");
-    await create();
   });
 
   it("tags services, task definitions and tasks; refuses aws: keys", async () => {

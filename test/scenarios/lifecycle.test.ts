@@ -83,19 +83,23 @@ describe("deleting the spec", () => {
     // One tick a pass: ECS makes a service INACTIVE once its tasks are STOPPING, before they
     // have stopped; the stack is only gone (its status deleted) when no task of it is left.
     const live = () => Object.values(op.cp.ecs.state.tasks).filter((t) => t.lastStatus !== "STOPPED").map((t) => `${t.group} ${t.lastStatus}`);
+    const waits: string[] = [];
     for (let i = 0; i < 80 && Object.keys(op.cp.ssm.state.parameters).length > 0; i++) {
-      await checkedPass(op);
+      const r = await checkedPass(op);
+      waits.push(...r.results[0]!.deferrals.filter((d) => d.unit === "demo").map((d) => d.reason));
       if (op.cp.ssm.state.parameters["/lokistack/demo/status"] === undefined) expect(live()).toEqual([]);
       op.cp.step(1);
       checkInvariants(op, "demo");
     }
     expect(Object.values(op.cp.ecs.state.services).map((s) => s.status).every((s) => s !== "ACTIVE")).toBe(true);
+    // Its services were INACTIVE while their tasks still stopped: the status said what it waited for.
+    expect(waits).toContainEqual(expect.stringMatching(/^the status is deleted once the stack's last tasks have stopped: demo-\S+ (STOPPING|DEPROVISIONING)/));
     expect(Object.keys(op.cp.ssm.state.parameters)).toEqual([]);
     expect(Object.values(op.cp.discovery.state.services)).toEqual([]);
     expect(op.logs).toContainEqual(expect.objectContaining({ event: "stack.deleted", deletionPolicy: "delete" }));
   });
 
-  it("deletionPolicy delete stops the stack's tasks that no service started, and the status waits for them", async () => {
+  it("deletionPolicy delete stops the stack's tasks that no service started, before its status goes", async () => {
     const op = await operatorHarness();
     await op.putSpec(example("demo").replace("drift: { policy: repair }", "deletionPolicy: delete"));
     await converge(op, "demo");

@@ -5,6 +5,7 @@ import { pageOf } from "../paging.ts";
 import { hexId, type Random } from "../random.ts";
 import {
   isLive,
+  serviceKey,
   type ClusterState,
   type DeploymentState,
   type EcsState,
@@ -389,6 +390,7 @@ export class EcsService {
       events: [],
     };
     s.deployments.push(this.newDeployment(base));
+    s.incarnation = s.deployments[0]!.id;
     this.state.services[`${cluster.name}/${name}`] = s;
     return s;
   }
@@ -461,7 +463,7 @@ export class EcsService {
     const index = new Map<string, TaskState[]>();
     for (const t of Object.values(this.state.tasks)) {
       if (!t.service || !isLive(t)) continue;
-      const key = `${t.cluster}/${t.service}`;
+      const key = serviceKey(t.cluster, t.service, t.serviceIncarnation);
       const list = index.get(key);
       if (list) list.push(t);
       else index.set(key, [t]);
@@ -470,7 +472,7 @@ export class EcsService {
   }
 
   describeService(s: ServiceState, withTags: boolean, index = this.liveTasksByService()) {
-    const tasks = (index.get(`${s.cluster}/${s.name}`) ?? []).filter((t) => t.desiredStatus === "RUNNING");
+    const tasks = (index.get(serviceKey(s.cluster, s.name, s.incarnation)) ?? []).filter((t) => t.desiredStatus === "RUNNING");
     const running = (ts: TaskState[]) => ts.filter((t) => t.lastStatus === "RUNNING").length;
     const pending = (ts: TaskState[]) => ts.filter((t) => ["PROVISIONING", "PENDING", "ACTIVATING"].includes(t.lastStatus)).length;
     return {
@@ -564,6 +566,7 @@ export class EcsService {
       group: string;
       startedBy?: string;
       service?: string;
+      serviceIncarnation?: string;
       deploymentId?: string;
       launchType?: string;
       platformVersion?: string;
@@ -592,6 +595,7 @@ export class EcsService {
       group: opts.group,
       ...(opts.startedBy ? { startedBy: opts.startedBy } : {}),
       ...(opts.service ? { service: opts.service } : {}),
+      ...(opts.serviceIncarnation ? { serviceIncarnation: opts.serviceIncarnation } : {}),
       ...(opts.deploymentId ? { deploymentId: opts.deploymentId } : {}),
       lastStatus: "PROVISIONING",
       desiredStatus: "RUNNING",

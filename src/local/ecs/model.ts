@@ -85,6 +85,11 @@ export interface ServiceState {
   placementStrategy: unknown[];
   tags: Tag[];
   createdAt: number;
+  /**
+   * Which creation of the name this is (its first deployment's id): a service created again under
+   * the name of an INACTIVE one is another service, and the old one's stopping tasks are not its.
+   */
+  incarnation?: string;
   inactiveAt?: number;
   deployments: DeploymentState[];
   events: ServiceEvent[];
@@ -110,6 +115,8 @@ export interface TaskState {
   startedBy?: string;
   /** The service that owns the task, if any. */
   service?: string;
+  /** That service's incarnation. */
+  serviceIncarnation?: string;
   deploymentId?: string;
   lastStatus: TaskLastStatus;
   desiredStatus: "RUNNING" | "STOPPED";
@@ -176,5 +183,8 @@ export function moveTask(t: TaskState, status: TaskLastStatus): void {
 }
 
 export const isLive = (t: TaskState) => t.lastStatus !== "STOPPED";
+
+/** The key of a service's tasks: its cluster, name and incarnation. */
+export const serviceKey = (cluster: string, name: string, incarnation: string | undefined) => `${cluster}/${name}#${incarnation ?? ""}`;
 export const isHealthy = (t: TaskState) =>
   t.desiredStatus === "RUNNING" && t.lastStatus === "RUNNING" && (!t.hasHealthCheck || t.healthStatus === "HEALTHY");

@@ -6,7 +6,7 @@
 // old ones are stopped. With 0/100 the old task is gone before the new one
 // starts; with 100/200 they overlap until the new one is healthy.
 import type { EcsService } from "./ecs.ts";
-import { isHealthy, moveTask, type ServiceState, type TaskDefinitionState, type TaskState } from "./model.ts";
+import { isHealthy, moveTask, serviceKey, type ServiceState, type TaskDefinitionState, type TaskState } from "./model.ts";
 
 export interface SchedulerTiming {
   /** Ticks a task spends in each phase before moving on. */
@@ -129,7 +129,7 @@ export class Scheduler {
     const now = this.now();
     for (const task of Object.values(state.tasks)) this.lifecycle.advance(task, this.ecs.taskDefinition(task.taskDefinitionArn), now);
     const index = this.ecs.liveTasksByService();
-    for (const service of Object.values(state.services)) this.reconcile(service, index.get(`${service.cluster}/${service.name}`) ?? []);
+    for (const service of Object.values(state.services)) this.reconcile(service, index.get(serviceKey(service.cluster, service.name, service.incarnation)) ?? []);
     this.prune();
   }
 
@@ -197,6 +197,7 @@ export class Scheduler {
           group: `service:${s.name}`,
           startedBy: primary.id,
           service: s.name,
+          ...(s.incarnation ? { serviceIncarnation: s.incarnation } : {}),
           deploymentId: primary.id,
           ...(primary.launchType ? { launchType: primary.launchType } : {}),
           ...(primary.platformVersion ? { platformVersion: primary.platformVersion } : {}),
