@@ -24,6 +24,8 @@ import { awsCall, AwsCallError } from "./errors.ts";
 
 export const DESCRIBE_SERVICES_BATCH = 10;
 export const DESCRIBE_TASKS_BATCH = 100;
+/** DescribeTasks calls in flight at once: ECS throttles a burst of them (its API request rate limits). */
+const DESCRIBE_TASKS_CONCURRENCY = 4;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -62,13 +64,17 @@ export class EcsGateway {
     return arns;
   }
 
+  /** 100 tasks a call, at most DESCRIBE_TASKS_CONCURRENCY calls at once (a first read may describe thousands). */
   async describeTasks(cluster: string, arns: readonly string[]): Promise<Task[]> {
-    const results = await Promise.all(
-      chunks(arns, DESCRIBE_TASKS_BATCH).map((tasks) =>
-        awsCall("ecs", "DescribeTasks", () => this.client.send(new DescribeTasksCommand({ cluster, tasks }))),
-      ),
-    );
-    return results.flatMap((r) => r.tasks ?? []);
+    const batches = chunks(arns, DESCRIBE_TASKS_BATCH);
+    const out: Task[] = [];
+    for (let i = 0; i < batches.length; i += DESCRIBE_TASKS_CONCURRENCY) {
+      const results = await Promise.all(
+        batches.slice(i, i + DESCRIBE_TASKS_CONCURRENCY).map((tasks) => awsCall("ecs", "DescribeTasks", () => this.client.send(new DescribeTasksCommand({ cluster, tasks })))),
+      );
+      for (const r of results) out.push(...(r.tasks ?? []));
+    }
+    return out;
   }
 
   /** A task definition with its tags, or undefined when ECS has no such revision. */

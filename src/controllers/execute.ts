@@ -203,15 +203,16 @@ export async function execute(actions: readonly Action[], deps: ExecuteDeps, log
       case "FlushIngester": {
         // Synchronous: Loki answers once the chunks are written and the member has left the ring.
         if ((await deps.loki.shutdown(action.address)) === "stopping") {
-          // Loki takes one shutdown per process; every later call answers 503. An earlier call
-          // (one that timed out here, an operator's before a restart) is still under way, or ended:
-          // cleanly (Terminated) or not (Failed: the whole process exits). The task's own ring
-          // cannot tell these apart: it is empty once the ingester module stopped.
+          // Loki takes one shutdown per process; every later call answers 503, and so does an
+          // ingester still starting. An earlier call (one that timed out here, an operator's before a
+          // restart) is still under way, or ended: cleanly (Terminated) or not (Failed: the whole
+          // process exits). The module's wrapper reads Running until the flush has ended. The
+          // task's own ring cannot tell: it is empty once the ingester module stopped.
           const state = await deps.loki.moduleState(action.address, "ingester");
-          if (state === "Stopping") throw new FlushInProgress(`${action.member} is flushing and leaving the ring; scaled down once it has stopped`);
-          if (state !== "Terminated") {
-            throw new LokiCallError(action.address, 503, `${action.member}: Loki takes no second shutdown and its ingester module is ${state ?? "absent"}, not Terminated: an earlier shutdown failed and the process exits; the ordinal goes once its task has stopped (what it did not flush is only in its WAL)`);
+          if (state === "Failed") {
+            throw new LokiCallError(action.address, 503, `${action.member}: its ingester module has Failed (an earlier shutdown failed) and Loki takes no second one; the process exits, and the ordinal goes once its task has stopped (what it did not flush is only in its WAL)`);
           }
+          if (state !== "Terminated") throw new FlushInProgress(`${action.member} is ${state === "Starting" || state === "New" ? "starting" : "flushing and leaving the ring"} (its ingester module: ${state ?? "absent"}); scaled down once its shutdown has ended`);
         }
         deps.flushed.add(action.taskArn);
         return;

@@ -307,12 +307,6 @@ export class Reconciler {
    * on the stack's store). Without a known service, the revision's own tags
    * decide. The guard and the full reconcile use this one rule.
    */
-  private async ownedTasks(stack: string, cluster: string, tasks: readonly TaskSnapshot[]): Promise<TaskSnapshot[]> {
-    const owned: TaskSnapshot[] = [];
-    for (const t of tasks) if (await this.ownedTask(stack, cluster, t)) owned.push(t);
-    return owned;
-  }
-
   private async ownedTask(stack: string, cluster: string, t: TaskSnapshot): Promise<boolean> {
     const ours = (tags: { key?: string; value?: string }[] | undefined) => isManaged(tags) && tags?.find((x) => x.key === TAGS.stack)?.value === stack;
     const unit = unitOfTask(t);
@@ -320,6 +314,13 @@ export class Reconciler {
     if (svc && svc.status === "ACTIVE") return ours(svc.tags);
     const td = await this.observer.taskDefinition(t.taskDefinitionArn);
     return td !== undefined && ours(td.tags);
+  }
+
+  /** The tasks of `tasks` that are the stack's (ownedTask). */
+  private async ownedTasks(stack: string, cluster: string, tasks: readonly TaskSnapshot[]): Promise<TaskSnapshot[]> {
+    const owned: TaskSnapshot[] = [];
+    for (const t of tasks) if (await this.ownedTask(stack, cluster, t)) owned.push(t);
+    return owned;
   }
 
   /** The spec watch: known specs' metadata by name; returns the stacks whose spec changed or disappeared. */
@@ -414,7 +415,7 @@ export class Reconciler {
         log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, ...driftFields(d) }, `drift ${d.kind} ${d.unit}: ${describeDrift(d)}`);
       }
       if (result.mode === "deleted" && decided.actions.length === 0) {
-        const tasks = [...observed.running, ...observed.stopping];
+        const tasks = [...observed.running, ...(await this.ownedTasks(s.name, s.cluster, observed.stopping))];
         if (tasks.length > 0) decided.deferrals.push({ unit: s.name, reason: `the status is deleted once the stack's last tasks have stopped: ${tasks.map((t) => `${unitOfTask(t)} ${t.lastStatus}`).join(", ")}` });
         else if (this.nothingLeft(observed)) decided.actions.push(this.deleteStatus(s));
       }
@@ -700,7 +701,8 @@ export class Reconciler {
       matchingTaskDefinitions,
       running,
       stopped: stops.filter(mine),
-      stopping: await this.ownedTasks(s.name, cluster, this.observer.stopping(cluster).filter(mine)),
+      // Owned or not, a task still stopping holds its unit's slot.
+      stopping: this.observer.stopping(cluster).filter(mine),
       stoppedByOperator: this.stoppedByOperator,
       flushed: this.flushed,
       now: this.now().getTime(),

@@ -46,6 +46,8 @@ export interface LokiFault {
   notReady?: boolean;
   /** /ingester/shutdown fails with this status and message: the process exits at the next tick, its member left behind. */
   shutdownError?: { status: number; message: string };
+  /** The flush does not end while this is set: the call gets no answer (as a client's timeout), the member stays LEAVING. */
+  flushHangs?: boolean;
   /** Nothing answers: connections are dropped. */
   unreachable?: boolean;
 }
@@ -83,6 +85,8 @@ interface LokiProcess {
   gone: boolean;
   /** A module failed: the process exits (the control plane stops the task at its next tick). */
   failed?: "exiting" | "exited";
+  /** A shutdown is flushing (its call got no answer); it ends once the fault is lifted. */
+  flushing?: boolean;
 }
 
 export interface LokiSimDeps {
@@ -127,6 +131,13 @@ export class LokiSim {
 
   constructor(private readonly deps: LokiSimDeps) {}
 
+  /** A shutdown's flush has ended: the member has left the ring. */
+  private flushed(task: TaskState, proc: LokiProcess): void {
+    proc.flushing = false;
+    this.rings.get(proc.ring)?.delete(proc.instanceId);
+    this.flushes.push({ taskArn: task.arn, instanceId: proc.instanceId, at: this.deps.now(), desiredStatus: task.desiredStatus });
+  }
+
   /** Tasks whose Loki process exits now (a failed module): each is named once. */
   exits(): string[] {
     const out: string[] = [];
@@ -164,7 +175,8 @@ export class LokiSim {
         return send(why ? 503 : 200, why ?? "ready\n"), true;
       }
       case "/services": {
-        const ingester = proc.ingesterRunning ? "Running" : proc.failed ? "Failed" : "Terminated";
+        // The module's wrapper reads Running until the ingester itself has stopped.
+        const ingester = proc.ingesterRunning || proc.flushing ? "Running" : proc.failed ? "Failed" : "Terminated";
         const modules = INGESTER_TARGETS.has(proc.target) ? { server: "Running", "memberlist-kv": "Running", ring: "Running", ingester } : { server: "Running", [proc.target]: "Running" };
         return send(200, Object.entries(modules).map(([m, s]) => `${m} => ${s}\n`).join("")), true;
       }
@@ -184,18 +196,23 @@ export class LokiSim {
         if (!INGESTER_TARGETS.has(proc.target)) return send(404, "404 page not found\n"), true;
         if (method !== "POST" && method !== "GET") return send(405, "method not allowed\n"), true;
         if (!proc.ingesterRunning) return send(503, "Ingester is stopping or already stopped."), true;
-        const fault = this.faultOf(proc).shutdownError;
-        if (fault) {
-          proc.ingesterRunning = false;
-          proc.failed = "exiting";
-          this.crashed.add(task.arn);
+        const { shutdownError, flushHangs } = this.faultOf(proc);
+        proc.ingesterRunning = false;
+        if (shutdownError || flushHangs) {
           const member = this.rings.get(proc.ring)?.get(proc.instanceId);
           if (member) member.state = "LEAVING";
-          return send(fault.status, fault.message), true;
         }
-        proc.ingesterRunning = false;
-        this.rings.get(proc.ring)?.delete(proc.instanceId);
-        this.flushes.push({ taskArn: task.arn, instanceId: proc.instanceId, at: this.deps.now(), desiredStatus: task.desiredStatus });
+        if (shutdownError) {
+          proc.failed = "exiting";
+          this.crashed.add(task.arn);
+          return send(shutdownError.status, shutdownError.message), true;
+        }
+        if (flushHangs) {
+          proc.flushing = true;
+          req.socket.destroy();
+          return true;
+        }
+        this.flushed(task, proc);
         return send(204, ""), true;
       }
       default:
@@ -317,6 +334,7 @@ export class LokiSim {
         if (!this.crashed.has(task.arn) && ring.get(proc.instanceId)?.taskArn === task.arn) ring.delete(proc.instanceId);
         continue;
       }
+      if (proc.flushing && !this.faultOf(proc).flushHangs) this.flushed(task, proc);
       if (!proc.ingesterRunning) continue;
       const entry = ring.get(proc.instanceId);
       const state = this.faultOf(proc).notReady ? "JOINING" : "ACTIVE";

@@ -80,29 +80,6 @@ describe("compactor guard", () => {
     expect(runningTasksOf(op, "demo-compactor")).toBe(1);
   });
 
-  it("an ingester ordinal deleted by hand is not created again by a just-restarted operator while its old task still stops", async () => {
-    const op = await convergedDemo();
-    const [old] = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-ingester-0" && t.lastStatus === "RUNNING");
-    await op.ecs.send(new DeleteServiceCommand({ cluster: "logging", service: "demo-ingester-0", force: true }));
-    op.cp.step(2);
-    // ECS: INACTIVE once its task is STOPPING; a new operator has never seen that task run.
-    expect(op.cp.ecs.state.services["logging/demo-ingester-0"]!.status).toBe("INACTIVE");
-    expect(old!.lastStatus).toBe("STOPPING");
-    op.restart();
-    const r = await checkedPass(op);
-    expect(ecsWrites(r.writes).filter((w) => w.action === "CreateService")).toEqual([]);
-    expect(r.results[0]!.deferrals).toContainEqual(expect.objectContaining({ unit: "demo-ingester-0" }));
-    for (let i = 0; i < 12; i++) {
-      op.cp.step(1);
-      const live = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-ingester-0" && t.lastStatus !== "STOPPED");
-      expect(live.length).toBeLessThanOrEqual(1);
-      await checkedPass(op);
-    }
-    await converge(op, "demo");
-    expect(old!.lastStatus).toBe("STOPPED");
-    expect(runningTasksOf(op, "demo-ingester-0")).toBe(1);
-  });
-
   it("a compactor scaled to 2 by hand: the extra task stops and desiredCount returns to 1", async () => {
     const op = await convergedDemo();
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-compactor", desiredCount: 2 }));
@@ -135,6 +112,29 @@ describe("compactor guard", () => {
 });
 
 describe("ingester ordinals", () => {
+  it("an ingester ordinal deleted by hand is not created again by a just-restarted operator while its old task still stops", async () => {
+    const op = await convergedDemo();
+    const [old] = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-ingester-0" && t.lastStatus === "RUNNING");
+    await op.ecs.send(new DeleteServiceCommand({ cluster: "logging", service: "demo-ingester-0", force: true }));
+    op.cp.step(2);
+    // ECS: INACTIVE once its task is STOPPING; a new operator has never seen that task run.
+    expect(op.cp.ecs.state.services["logging/demo-ingester-0"]!.status).toBe("INACTIVE");
+    expect(old!.lastStatus).toBe("STOPPING");
+    op.restart();
+    const r = await checkedPass(op);
+    expect(ecsWrites(r.writes).filter((w) => w.action === "CreateService")).toEqual([]);
+    expect(r.results[0]!.deferrals).toContainEqual(expect.objectContaining({ unit: "demo-ingester-0" }));
+    for (let i = 0; i < 12; i++) {
+      op.cp.step(1);
+      const live = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-ingester-0" && t.lastStatus !== "STOPPED");
+      expect(live.length).toBeLessThanOrEqual(1);
+      await checkedPass(op);
+    }
+    await converge(op, "demo");
+    expect(old!.lastStatus).toBe("STOPPED");
+    expect(runningTasksOf(op, "demo-ingester-0")).toBe(1);
+  });
+
   it("a Spot-interrupted ingester is reported with its stop reason and replaced by ECS, never doubled", async () => {
     const op = await convergedDemo();
     const [task] = Object.values(op.cp.ecs.state.tasks).filter((t) => t.group === "service:demo-ingester-0" && t.lastStatus === "RUNNING");

@@ -76,7 +76,7 @@ describe("an ingester flushes before its ordinal goes away", () => {
     // Before Loki has exited, the same task answers 503 and its own ring is empty (shards null).
     const again = await checkedPass(op);
     untouched(again);
-    const notTerminated = { kind: "degraded", reason: "IngesterFlushFailed", message: expect.stringContaining("its ingester module is Failed, not Terminated") };
+    const notTerminated = { kind: "degraded", reason: "IngesterFlushFailed", message: expect.stringContaining("its ingester module has Failed") };
     expect(again.results[0]!.outcome).toMatchObject(notTerminated);
     // Loki's module states say so, not this operator's memory: a restarted one reads the same.
     op.restart();
@@ -107,6 +107,29 @@ describe("an ingester flushes before its ordinal goes away", () => {
     const r = await checkedPass(op);
     expect(r.results[0]!.done.map((a) => `${a.kind} ${a.unit}`)).toEqual(["FlushIngester prod-logs-ingester-3", "UpdateService prod-logs-ingester-3"]);
     expect(op.cp.loki.flushes).toHaveLength(1);
+  });
+
+  it("a flush whose call got no answer but goes on is waited for: its ingester module reads Running until it has ended", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(FOUR);
+    await converge(op, "prod-logs", 80);
+    const [leaving] = live(op, "prod-logs-ingester-3");
+    op.cp.loki.faults.set(leaving!.arn, { flushHangs: true });
+    await op.putSpec(example("small"));
+    const ingester3 = (r: Awaited<ReturnType<typeof checkedPass>>) => ecsWrites(r.writes).filter((w) => w.target.endsWith("ingester-3")).map((w) => w.action);
+
+    const timedOut = await checkedPass(op);
+    expect(ingester3(timedOut)).toEqual([]);
+    expect(timedOut.results[0]!.outcome).toMatchObject({ kind: "degraded", reason: "IngesterFlushFailed" });
+    const flushing = await checkedPass(op);
+    expect(ingester3(flushing)).toEqual([]);
+    expect(flushing.results[0]!.deferrals).toContainEqual({ unit: "prod-logs-ingester-3", reason: "prod-logs-ingester-3 is flushing and leaving the ring (its ingester module: Running); scaled down once its shutdown has ended" });
+    expect((await ring(op)).map((m) => `${m.id} ${m.state}`)).toContain("prod-logs-ingester-3 LEAVING");
+
+    op.cp.loki.faults.delete(leaving!.arn);
+    const ended = await checkedPass(op);
+    expect(ingester3(ended)).toEqual(["UpdateService"]);
+    expect(op.cp.loki.flushes).toEqual([expect.objectContaining({ taskArn: leaving!.arn, desiredStatus: "RUNNING" })]);
   });
 
   it("deleting a stack flushes every ingester ordinal, highest first, each before it is scaled to 0", async () => {
