@@ -136,7 +136,7 @@ export interface StackAnalysis {
   leftoverRegistries: (Leftover & { arn: string })[];
   /** Config parameters of units no longer desired. */
   leftoverConfigs: (Leftover & { parameter: string })[];
-  /** The stack's own tasks that no service started (RunTask), of units no longer desired: no service stops them. */
+  /** The stack's own tasks that no service started (RunTask), of units it no longer has: no service stops them. */
   strayTasks: { unit: string; component: string; taskArn: string }[];
   ghosts: RingGhost[];
   drifts: Drift[];
@@ -336,9 +336,15 @@ export function analyze(stack: string, units: readonly DesiredUnit[], observed: 
     if (desiredParameters.has(parameter) || !isUnitOf(stack, unit)) continue;
     leftoverConfigs.push({ unit, component: componentOfUnit(stack, unit).component, parameter, serviceGone: gone(unit) });
   }
-  const strayTasks = observed.running
-    .filter((t) => serviceOfTask(t) === undefined && !desiredNames.has(unitOfTask(t)))
-    .map((t) => ({ unit: unitOfTask(t), component: componentOfUnit(stack, unitOfTask(t)).component, taskArn: t.arn }));
+  // A monolithic task run by hand after the switch to microservices is a second compactor.
+  const strayTasks: StackAnalysis["strayTasks"] = [];
+  for (const t of observed.running) {
+    const unit = unitOfTask(t);
+    if (serviceOfTask(t) !== undefined || desiredNames.has(unit)) continue;
+    const { component } = componentOfUnit(stack, unit);
+    strayTasks.push({ unit, component, taskArn: t.arn });
+    drifts.push({ stack, unit, component, kind: "StrayTask", task: t.arn, group: t.group, ...(t.startedBy ? { startedBy: t.startedBy } : {}) });
+  }
   const ghosts = observed.loki?.ring ? ringDrifts(stack, analyses, orphans, observed, drifts) : [];
   // Differences a newer generation explains are its rollout: the unit is updating, not drifted.
   const byName = new Map(units.map((u) => [u.unit.name, u]));

@@ -65,6 +65,8 @@ export function describeDrift(d: Drift): string {
     case "ExtraSingletonTask":
     case "DuplicateOrdinalTask":
       return `${d.task} runs beside ${d.keep} (${d.group.startsWith("service:") ? "a second task of the service" : `started outside the service, ${d.group}${d.startedBy ? `, by ${d.startedBy}` : ""}`})`;
+    case "StrayTask":
+      return `${d.task} runs ${d.unit}, which the stack no longer has (started outside any service, ${d.group}${d.startedBy ? `, by ${d.startedBy}` : ""})`;
     case "UnexpectedTaskReplacement":
       return `${d.task} stopped: ${d.stopCode}: ${d.reason}`;
     case "OrphanedService":

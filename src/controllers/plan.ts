@@ -29,8 +29,6 @@ export interface PlanContext {
   namespaceId: string;
   /** Whether owned objects that are no longer desired may be deleted (false under deletionPolicy retain for a deleted spec). */
   deleteOrphans: boolean;
-  /** The spec was deleted (deletionPolicy delete): everything of the stack goes, tasks run by hand too. */
-  deleting?: boolean;
 }
 
 export interface Plan {
@@ -284,8 +282,8 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     }
   }
 
-  // 6. What removed units leave behind, once ECS has deregistered their tasks; for a deleted
-  // stack, also its tasks that no service started (run by hand), which nothing else stops.
+  // 6. What removed units leave behind, once ECS has deregistered their tasks, and their tasks
+  // that no service started (run by hand), which nothing else stops.
   if (ctx.deleteOrphans) {
     for (const r of analysis.leftoverRegistries) {
       if (r.serviceGone) actions.push({ kind: "DeleteDiscoveryService", unit: r.unit, component: r.component, name: r.unit, arn: r.arn, repairs: ["Delete"] });
@@ -294,8 +292,8 @@ export function plan(analysis: StackAnalysis, ctx: PlanContext): Plan {
     for (const c of analysis.leftoverConfigs) {
       if (c.serviceGone) actions.push({ kind: "DeleteParameter", unit: c.unit, component: c.component, parameter: c.parameter, repairs: ["Delete"] });
     }
-    for (const t of ctx.deleting ? analysis.strayTasks : []) {
-      actions.push({ kind: "StopTask", ...t, cluster: ctx.cluster, reason: `lokistack: ${t.unit} is no longer part of the stack`, repairs: ["Delete"] });
+    for (const t of analysis.strayTasks) {
+      actions.push({ kind: "StopTask", ...t, cluster: ctx.cluster, reason: `lokistack: ${t.unit} is no longer part of the stack`, repairs: ["StrayTask"] });
     }
   }
   for (const g of analysis.ghosts) {

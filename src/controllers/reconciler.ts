@@ -409,7 +409,7 @@ export class Reconciler {
       this.guarded.delete(name);
       result.creating = analysis.units.filter((u) => u.creating).map((u) => u.desired.unit.name);
       result.updating = analysis.units.filter((u) => u.updating && (!u.ready || !u.taskDefinitionCurrent || !u.configCurrent || u.serviceDiffs.length > 0)).map((u) => u.desired.unit.name);
-      const decided = plan(analysis, { cluster: s.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true, deleting: result.mode === "deleted" });
+      const decided = plan(analysis, { cluster: s.cluster, namespaceId: namespace?.id ?? "", deleteOrphans: true });
       for (const d of analysis.drifts) {
         this.opts.metrics?.drift(d.kind);
         log.warn({ event: "drift", unit: d.unit, component: d.component, drift: d.kind, ...driftFields(d) }, `drift ${d.kind} ${d.unit}: ${describeDrift(d)}`);

@@ -25,6 +25,7 @@ export type Drift =
   | (DriftBase & { kind: "ServiceSettingsChanged"; changes: FieldChange[] })
   | (DriftBase & { kind: "TagDrift"; changes: FieldChange[] })
   | (DriftBase & { kind: "ExtraSingletonTask" | "DuplicateOrdinalTask"; task: string; keep: string; group: string; startedBy?: string })
+  | (DriftBase & { kind: "StrayTask"; task: string; group: string; startedBy?: string })
   | (DriftBase & { kind: "UnexpectedTaskReplacement"; task: string; stopCode: string; reason: string })
   | (DriftBase & { kind: "OrphanedService"; desiredCount: number; ordinal?: number })
   | (DriftBase & { kind: "ConfigChanged"; parameter: string; state: "missing" | "edited" | "plaintext" })

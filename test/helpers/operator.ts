@@ -161,6 +161,10 @@ export function checkInvariants(op: Pick<Harness, "cp">, stack: string, allow: R
     const n = runningTasksOf(op, unit);
     if (n > 1) throw new Error(`${n} running tasks for ${unit}`);
   }
+  // The monolithic unit runs a compactor too: one compactor per store, across both units.
+  const compactors = [`${stack}-compactor`, `${stack}-monolithic`];
+  const running = compactors.map((u) => runningTasksOf(op, u));
+  if (!compactors.some((u) => allow.has(u)) && running[0]! + running[1]! > 1) throw new Error(`${running[0]} compactor and ${running[1]} monolithic tasks run at once`);
 }
 
 /** Passes and scheduler ticks until `done` holds after a pass; the safety invariants are checked at every tick. */

@@ -80,6 +80,25 @@ describe("compactor guard", () => {
     expect(runningTasksOf(op, "demo-compactor")).toBe(1);
   });
 
+  it("the old monolithic task run by hand after the switch to microservices (a second compactor) is a stray: stopped", async () => {
+    const op = await operatorHarness();
+    await op.putSpec(example("demo").replace("mode: microservices", "mode: monolithic"));
+    await converge(op, "demo", 80);
+    await op.putSpec(example("demo"));
+    await converge(op, "demo", 120);
+    const run = await op.ecs.send(new RunTaskCommand({ cluster: "logging", taskDefinition: "demo-monolithic", launchType: "FARGATE", networkConfiguration: network, startedBy: "someone-debugging" }));
+    const stray = run.tasks![0]!.taskArn!;
+    op.cp.step(3);
+    expect(() => checkInvariants(op, "demo")).toThrow("1 compactor and 1 monolithic tasks run at once");
+    const r = await checkedPass(op);
+    expect(r.results[0]!.drifts).toEqual([expect.objectContaining({ kind: "StrayTask", unit: "demo-monolithic", task: stray, group: "family:demo-monolithic", startedBy: "someone-debugging" })]);
+    expect(ecsWrites(r.writes).map((w) => `${w.action} ${w.target}`)).toEqual([`StopTask ${stray}`]);
+    op.cp.step(1);
+    checkInvariants(op, "demo");
+    await converge(op, "demo");
+    expect(runningTasksOf(op, "demo-compactor")).toBe(1);
+  });
+
   it("a compactor scaled to 2 by hand: the extra task stops and desiredCount returns to 1", async () => {
     const op = await convergedDemo();
     await op.ecs.send(new UpdateServiceCommand({ cluster: "logging", service: "demo-compactor", desiredCount: 2 }));
