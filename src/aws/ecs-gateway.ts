@@ -49,8 +49,10 @@ export class EcsGateway {
     return found;
   }
 
-  /** Every task ARN the cluster has with desiredStatus RUNNING, all pages (100 per page). */
-  /** Tasks ECS means to run (RUNNING), or has been told to stop (STOPPED: stopping, or stopped within the last hour or so). */
+  /**
+   * Every task ARN of the cluster with this desiredStatus, all pages (100 per page): RUNNING, the
+   * tasks ECS means to run; STOPPED, those told to stop (still stopping, or stopped within about an hour).
+   */
   async listTaskArns(cluster: string, desiredStatus: "RUNNING" | "STOPPED" = "RUNNING"): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;

@@ -17,16 +17,16 @@ export interface LokiView {
   ringError?: string;
 }
 
-/**
- * Asks the running tasks of the stack's ingester ordinals whether they are
- * ready (concurrently), and the first of them that answers for the ring. The
- * distributors are asked for the ring when no ingester runs.
- */
 /** A task whose Loki can be asked: running, meant to run, with an address. */
 export function answers(t: TaskSnapshot): t is TaskSnapshot & { privateIp: string } {
   return t.lastStatus === "RUNNING" && t.desiredStatus === "RUNNING" && t.privateIp !== undefined;
 }
 
+/**
+ * Asks the running tasks of the stack's ingester ordinals whether they are
+ * ready (concurrently), and the first of them that answers for the ring. The
+ * distributors are asked for the ring when no ingester runs.
+ */
 export async function observeLoki(loki: LokiGateway, ordinalTasks: readonly TaskSnapshot[], distributorTasks: readonly TaskSnapshot[]): Promise<LokiView> {
   const live = (ts: readonly TaskSnapshot[]) => ts.filter(answers);
   const ordinals = live(ordinalTasks);

@@ -29,7 +29,6 @@ export interface AwsOptions {
 
 export type Print = (text: string) => void;
 
-
 function reconcilerFor(opts: AwsOptions, logLevel = "silent"): { reconciler: Reconciler; ssm: SsmGateway; ecs: EcsGateway } {
   const clients = makeClients({ ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), ...(opts.region ? { region: opts.region } : {}) });
   const ssm = new SsmGateway(clients.ssm);

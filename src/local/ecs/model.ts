@@ -186,5 +186,6 @@ export const isLive = (t: TaskState) => t.lastStatus !== "STOPPED";
 
 /** The key of a service's tasks: its cluster, name and incarnation. */
 export const serviceKey = (cluster: string, name: string, incarnation: string | undefined) => `${cluster}/${name}#${incarnation ?? ""}`;
+
 export const isHealthy = (t: TaskState) =>
   t.desiredStatus === "RUNNING" && t.lastStatus === "RUNNING" && (!t.hasHealthCheck || t.healthStatus === "HEALTHY");
