@@ -18,7 +18,7 @@ import type { SsmGateway } from "../aws/ssm-gateway.ts";
 import type { WriteLimiter } from "../aws/write-limiter.ts";
 import { LokiCallError, LokiGateway } from "../loki/gateway.ts";
 import type { Issue } from "../resources/issues.ts";
-import { desiredUnits, type DesiredUnit } from "../resources/render.ts";
+import { desiredUnits, specParameterName, statusParameterName, type DesiredUnit } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
 import { checkSchemaHistory } from "../resources/schema-history.ts";
 import { isManaged, TAGS } from "../resources/tags.ts";
@@ -200,7 +200,7 @@ export class Reconciler {
 
   /** Whether a stack still has a spec or a status. */
   knows(name: string): boolean {
-    return this.parameters.get(`${this.opts.prefix}/${name}/spec`) !== undefined || this.parameters.get(this.statusParameter(name)) !== undefined;
+    return this.parameters.get(specParameterName(this.opts.prefix, name)) !== undefined || this.parameters.get(this.statusParameter(name)) !== undefined;
   }
 
   /**
@@ -325,7 +325,7 @@ export class Reconciler {
 
   /** The spec watch: known specs' metadata by name; returns the stacks whose spec changed or disappeared. */
   async watchSpecs(): Promise<string[]> {
-    const names = this.stacks().map((n) => `${this.opts.prefix}/${n}/spec`).filter((n) => this.parameters.get(n));
+    const names = this.stacks().map((n) => specParameterName(this.opts.prefix, n)).filter((n) => this.parameters.get(n));
     const { changed, removed } = await this.parameters.refreshNames(names);
     return [...new Set([...changed, ...removed].map((n) => this.parameters.stackOf(n)!))].sort();
   }
@@ -590,7 +590,7 @@ export class Reconciler {
   }
 
   private statusParameter(name: string): string {
-    return `${this.opts.prefix}/${name}/status`;
+    return statusParameterName(this.opts.prefix, name);
   }
 
   private deleteStatus(s: StackInput): Action {
@@ -718,7 +718,7 @@ export class Reconciler {
   /** Reads and validates a stack's spec from the cache; an invalid generation falls back to the last valid one. */
   private async load(name: string): Promise<StackInput> {
     const { prefix } = this.opts;
-    const specParameter = `${prefix}/${name}/spec`;
+    const specParameter = specParameterName(prefix, name);
     const cached = this.parameters.get(specParameter);
     const spec = cached ? { value: cached.value, version: cached.version, secure: cached.type === "SecureString", ...(cached.keyId ? { keyId: cached.keyId } : {}) } : undefined;
     const previous = parseStatus(this.parameters.get(this.statusParameter(name))?.value);

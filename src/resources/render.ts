@@ -10,6 +10,10 @@ import { unitsOf, type Unit } from "./units.ts";
 
 export const DEFAULT_PREFIX = "/lokistack";
 
+/** Where a person writes a stack's spec, and where the operator reports its status. */
+export const specParameterName = (prefix: string, stack: string) => `${prefix}/${stack}/spec`;
+export const statusParameterName = (prefix: string, stack: string) => `${prefix}/${stack}/status`;
+
 export interface RenderOptions {
   /** SSM prefix of the stack's parameters. */
   parameterPrefix?: string;

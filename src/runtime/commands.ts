@@ -12,7 +12,7 @@ import { WriteLimiter } from "../aws/write-limiter.ts";
 import { Reconciler, type StackResult } from "../controllers/reconciler.ts";
 import { parseStatus, type StackStatus } from "../controllers/status.ts";
 import { formatIssue } from "../resources/issues.ts";
-import { DEFAULT_PREFIX } from "../resources/render.ts";
+import { DEFAULT_PREFIX, specParameterName, statusParameterName } from "../resources/render.ts";
 import { validateText } from "../resources/validate.ts";
 import { LokiGateway } from "../loki/gateway.ts";
 import { formatPlan, planDocument } from "./plan-view.ts";
@@ -156,7 +156,7 @@ export async function specPutCommand(opts: AwsOptions & { file: string; secure?:
     return 1;
   }
   const { ssm } = reconcilerFor(opts);
-  const name = `${opts.prefix ?? DEFAULT_PREFIX}/${result.stack.name}/spec`;
+  const name = specParameterName(opts.prefix ?? DEFAULT_PREFIX, result.stack.name);
   const version = await ssm.put(name, text, opts.secure || opts.kmsKey ? "SecureString" : "String", opts.kmsKey);
   print(`${name}: version ${version}\n`);
   return 0;
@@ -165,7 +165,7 @@ export async function specPutCommand(opts: AwsOptions & { file: string; secure?:
 /** `lokistack spec get NAME`: the spec as stored; a SecureString only with `decrypt`. */
 export async function specGetCommand(opts: AwsOptions & { name: string; decrypt?: boolean }, print: Print, printError: Print): Promise<number> {
   const { ssm } = reconcilerFor(opts);
-  const name = `${opts.prefix ?? DEFAULT_PREFIX}/${opts.name}/spec`;
+  const name = specParameterName(opts.prefix ?? DEFAULT_PREFIX, opts.name);
   const found = await ssm.get(name);
   if (!found?.Value) {
     printError(`no spec ${opts.name}: ${name} does not exist (lokistack status lists the stacks)\n`);
@@ -183,12 +183,12 @@ export async function specGetCommand(opts: AwsOptions & { name: string; decrypt?
 export async function specDeleteCommand(opts: AwsOptions & { name: string }, print: Print, printError: Print): Promise<number> {
   const { ssm } = reconcilerFor(opts);
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
-  const name = `${prefix}/${opts.name}/spec`;
+  const name = specParameterName(prefix, opts.name);
   if (!(await ssm.get(name))) {
     printError(`no spec ${opts.name}: ${name} does not exist\n`);
     return 1;
   }
-  const policy = parseStatus((await ssm.get(`${prefix}/${opts.name}/status`))?.Value)?.deletionPolicy;
+  const policy = parseStatus((await ssm.get(statusParameterName(prefix, opts.name)))?.Value)?.deletionPolicy;
   await ssm.delete(name);
   const next =
     policy === "delete"

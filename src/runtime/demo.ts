@@ -10,6 +10,7 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import type { Logger } from "pino";
 import { parseStatus } from "../controllers/status.ts";
 import { startLocalControlPlane, type LocalControlPlane } from "../local/control-plane.ts";
+import { DEFAULT_PREFIX, statusParameterName } from "../resources/render.ts";
 import { chooseTasks, REAL_TASKS_HOWTO, seedStack, type TaskMode } from "./local.ts";
 import { LinePusher } from "./pusher.ts";
 import { createLogger } from "./logger.ts";
@@ -74,7 +75,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
   await operator.daemon.start();
 
   const ready = async (): Promise<boolean> => {
-    const s = parseStatus((await operator.ssm.get(`/lokistack/${stack.name}/status`))?.Value);
+    const s = parseStatus((await operator.ssm.get(statusParameterName(DEFAULT_PREFIX, stack.name)))?.Value);
     return s?.conditions.some((c) => c.type === "Ready" && c.status === "True") ?? false;
   };
   // stop() (Ctrl-C) ends the chaos wherever it is: nothing may strike a control plane that is gone.

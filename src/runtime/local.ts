@@ -6,7 +6,7 @@ import { CreateClusterCommand, ECSClient } from "@aws-sdk/client-ecs";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import { CreatePrivateDnsNamespaceCommand, ServiceDiscoveryClient } from "@aws-sdk/client-servicediscovery";
 import { PutParameterCommand, SSMClient } from "@aws-sdk/client-ssm";
-import { DEFAULT_PREFIX, desiredUnits } from "../resources/render.ts";
+import { DEFAULT_PREFIX, desiredUnits, specParameterName } from "../resources/render.ts";
 import type { ResolvedStack } from "../resources/resolve.ts";
 import { validateText } from "../resources/validate.ts";
 import { formatIssue } from "../resources/issues.ts";
@@ -98,7 +98,7 @@ export async function seedStackText(cp: LocalControlPlane, original: string, sou
     await new ServiceDiscoveryClient(cp.clientConfig).send(new CreatePrivateDnsNamespaceCommand({ Name: namespace, Vpc: "vpc-0123456789abcdef0" }));
   }
   if (!cp.s3.state.buckets[stack.spec.storage.s3.bucket]) await s3.send(new CreateBucketCommand({ Bucket: stack.spec.storage.s3.bucket }));
-  await ssm.send(new PutParameterCommand({ Name: `${prefix}/${stack.name}/spec`, Value: text, Type: "String", Overwrite: true }));
+  await ssm.send(new PutParameterCommand({ Name: specParameterName(prefix, stack.name), Value: text, Type: "String", Overwrite: true }));
   return stack;
 }
 
