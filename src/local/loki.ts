@@ -79,14 +79,16 @@ interface LokiProcess {
   target: string;
   ring: string;
   heartbeatTimeout: number;
-  /** Whether the ingester module still runs (not shut down through the API). */
-  ingesterRunning: boolean;
+  /**
+   * The ingester module, in dskit's states: Running until shut down through the API; Stopping
+   * while a shutdown flushes (its call got no answer, until the fault is lifted); Terminated after
+   * a clean one; Failed after one that failed, when the whole process exits.
+   */
+  ingester: "Running" | "Stopping" | "Terminated" | "Failed";
   /** The task stopped and the ring was told (or not, when it crashed). */
   gone: boolean;
-  /** A module failed: the process exits (the control plane stops the task at its next tick). */
-  failed?: "exiting" | "exited";
-  /** A shutdown is flushing (its call got no answer); it ends once the fault is lifted. */
-  flushing?: boolean;
+  /** A failed process whose exit the control plane has been told of (it stops the task). */
+  exited?: boolean;
 }
 
 export interface LokiSimDeps {
@@ -133,7 +135,7 @@ export class LokiSim {
 
   /** A shutdown's flush has ended: the member has left the ring. */
   private flushed(task: TaskState, proc: LokiProcess): void {
-    proc.flushing = false;
+    proc.ingester = "Terminated";
     this.rings.get(proc.ring)?.delete(proc.instanceId);
     this.flushes.push({ taskArn: task.arn, instanceId: proc.instanceId, at: this.deps.now(), desiredStatus: task.desiredStatus });
   }
@@ -142,8 +144,8 @@ export class LokiSim {
   exits(): string[] {
     const out: string[] = [];
     for (const proc of this.processes.values()) {
-      if (proc.failed !== "exiting") continue;
-      proc.failed = "exited";
+      if (proc.ingester !== "Failed" || proc.exited) continue;
+      proc.exited = true;
       out.push(proc.taskArn);
     }
     return out;
@@ -176,7 +178,7 @@ export class LokiSim {
       }
       case "/services": {
         // The module's wrapper reads Running until the ingester itself has stopped.
-        const ingester = proc.ingesterRunning || proc.flushing ? "Running" : proc.failed ? "Failed" : "Terminated";
+        const ingester = proc.ingester === "Stopping" ? "Running" : proc.ingester;
         const modules = INGESTER_TARGETS.has(proc.target) ? { server: "Running", "memberlist-kv": "Running", ring: "Running", ingester } : { server: "Running", [proc.target]: "Running" };
         return send(200, Object.entries(modules).map(([m, s]) => `${m} => ${s}\n`).join("")), true;
       }
@@ -195,20 +197,19 @@ export class LokiSim {
       case "/ingester/shutdown": {
         if (!INGESTER_TARGETS.has(proc.target)) return send(404, "404 page not found\n"), true;
         if (method !== "POST" && method !== "GET") return send(405, "method not allowed\n"), true;
-        if (!proc.ingesterRunning) return send(503, "Ingester is stopping or already stopped."), true;
+        if (proc.ingester !== "Running") return send(503, "Ingester is stopping or already stopped."), true;
         const { shutdownError, flushHangs } = this.faultOf(proc);
-        proc.ingesterRunning = false;
         if (shutdownError || flushHangs) {
           const member = this.rings.get(proc.ring)?.get(proc.instanceId);
           if (member) member.state = "LEAVING";
         }
         if (shutdownError) {
-          proc.failed = "exiting";
+          proc.ingester = "Failed";
           this.crashed.add(task.arn);
           return send(shutdownError.status, shutdownError.message), true;
         }
         if (flushHangs) {
-          proc.flushing = true;
+          proc.ingester = "Stopping";
           req.socket.destroy();
           return true;
         }
@@ -244,14 +245,14 @@ export class LokiSim {
   private notReady(task: TaskState, proc: LokiProcess): string | undefined {
     if (task.lastStatus !== "RUNNING" || task.desiredStatus !== "RUNNING") return "Some services are not Running:\nStopping: 1\n";
     if (!INGESTER_TARGETS.has(proc.target)) return undefined;
-    if (!proc.ingesterRunning) return "Ingester not ready: ingester not running\n";
+    if (proc.ingester !== "Running") return "Ingester not ready: ingester not running\n";
     if (this.faultOf(proc).notReady) return "Ingester not ready: waiting for 15s after being ready\n";
     return undefined;
   }
 
   private ringView(proc: LokiProcess): { shards: unknown[] | null; now: string } {
     const now = this.deps.now();
-    if (INGESTER_TARGETS.has(proc.target) && !proc.ingesterRunning) return { shards: null, now: new Date(now * 1000).toISOString() };
+    if (INGESTER_TARGETS.has(proc.target) && proc.ingester !== "Running") return { shards: null, now: new Date(now * 1000).toISOString() };
     const entries = [...(this.rings.get(proc.ring)?.values() ?? [])].sort((a, b) => a.id.localeCompare(b.id));
     return {
       shards: entries.map((e) => ({
@@ -295,7 +296,7 @@ export class LokiSim {
       target,
       ring: store === "inmemory" || !joins ? `process:${task.arn}` : `${task.cluster}|${joins}`,
       heartbeatTimeout: durationSeconds(ring.heartbeat_timeout, 60),
-      ingesterRunning: true,
+      ingester: "Running",
       gone: false,
     };
     this.processes.set(task.arn, proc);
@@ -334,8 +335,8 @@ export class LokiSim {
         if (!this.crashed.has(task.arn) && ring.get(proc.instanceId)?.taskArn === task.arn) ring.delete(proc.instanceId);
         continue;
       }
-      if (proc.flushing && !this.faultOf(proc).flushHangs) this.flushed(task, proc);
-      if (!proc.ingesterRunning) continue;
+      if (proc.ingester === "Stopping" && !this.faultOf(proc).flushHangs) this.flushed(task, proc);
+      if (proc.ingester !== "Running") continue;
       const entry = ring.get(proc.instanceId);
       const state = this.faultOf(proc).notReady ? "JOINING" : "ACTIVE";
       if (!entry || entry.taskArn !== task.arn) {
