@@ -51,7 +51,7 @@ export class EcsGateway {
 
   /**
    * Every task ARN of the cluster with this desiredStatus, all pages (100 per page): RUNNING, the
-   * tasks ECS means to run; STOPPED, those told to stop (still stopping, or stopped within about an hour).
+   * tasks ECS means to run; STOPPED, those told to stop (still stopping, or stopped: ListTasks keeps those "for at least one hour").
    */
   async listTaskArns(cluster: string, desiredStatus: "RUNNING" | "STOPPED" = "RUNNING"): Promise<string[]> {
     const arns: string[] = [];
